@@ -1,0 +1,96 @@
+//! The routing decision of the public contract: an ordered list of tool calls
+//! (empty = answer directly), the stage that produced it and its confidence.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One tool invocation: `{"tool": "weather", "arguments": {"location": "Tokyo"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub tool: String,
+    #[serde(default)]
+    pub arguments: Map<String, Value>,
+}
+
+impl ToolCall {
+    /// Builds a call from a tool name and a JSON object of arguments
+    /// (anything that is not an object becomes empty arguments).
+    pub fn new(tool: impl Into<String>, arguments: Value) -> Self {
+        let arguments = match arguments {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        Self {
+            tool: tool.into(),
+            arguments,
+        }
+    }
+}
+
+/// `{"calls": [...], "router": "toolforge", "confidence": 0.97}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteDecision {
+    #[serde(default)]
+    pub calls: Vec<ToolCall>,
+    #[serde(default)]
+    pub router: String,
+    /// In `[0, 1]`, or `None` (serialised as `null`) when the stage has none.
+    #[serde(default)]
+    pub confidence: Option<f64>,
+}
+
+impl RouteDecision {
+    /// A decision to answer directly, with no tool.
+    pub fn direct(router: impl Into<String>, confidence: Option<f64>) -> Self {
+        Self {
+            calls: Vec::new(),
+            router: router.into(),
+            confidence,
+        }
+    }
+
+    /// The sorted, de-duplicated set of tool names, the unit of tool-set accuracy.
+    pub fn tool_set(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.calls.iter().map(|c| c.tool.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decision_matches_contract_shape() {
+        let d = RouteDecision {
+            calls: vec![ToolCall::new("weather", json!({"location": "Tokyo"}))],
+            router: "toolforge".into(),
+            confidence: Some(0.97),
+        };
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            v,
+            json!({"calls": [{"tool": "weather", "arguments": {"location": "Tokyo"}}],
+                   "router": "toolforge", "confidence": 0.97})
+        );
+        let none = serde_json::to_value(RouteDecision::direct("regex", None)).unwrap();
+        assert_eq!(none, json!({"calls": [], "router": "regex", "confidence": null}));
+    }
+
+    #[test]
+    fn tool_set_is_sorted_and_unique() {
+        let d = RouteDecision {
+            calls: vec![
+                ToolCall::new("weather", json!({})),
+                ToolCall::new("calculator", json!({})),
+                ToolCall::new("weather", json!({})),
+            ],
+            router: String::new(),
+            confidence: None,
+        };
+        assert_eq!(d.tool_set(), vec!["calculator", "weather"]);
+    }
+}

@@ -1,0 +1,109 @@
+//! Tools: a typed trait for authors ([`Tool`]) and an object-safe, JSON-in/JSON-out
+//! trait for registries ([`DynTool`]). Every `Tool` is a `DynTool` for free, with
+//! its schema generated from the argument struct and arguments validated before the call.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::schema::{schema_for, validate_arguments};
+
+/// What a tool is, as routers, teachers and exporters see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// JSON schema (an object schema) of the arguments.
+    pub parameters: Value,
+}
+
+impl ToolSpec {
+    /// The OpenAI function-tool shape: `{"type": "function", "function": {...}}`.
+    pub fn to_openai(&self) -> Value {
+        json!({
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            }
+        })
+    }
+
+    /// Checks arguments against this tool's schema.
+    pub fn validate(&self, arguments: &Value) -> Result<(), ToolError> {
+        validate_arguments(&self.parameters, arguments).map_err(|errs| {
+            ToolError::InvalidArguments(
+                errs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })
+    }
+}
+
+/// Why a tool call failed. The executor turns each into an `error` entry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ToolError {
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("network error: {0}")]
+    Network(String),
+    #[error("not configured: {0}")]
+    NotConfigured(String),
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+}
+
+/// A tool with typed arguments. Implement this; use it as a [`DynTool`].
+#[async_trait]
+pub trait Tool: Send + Sync + 'static {
+    /// The argument struct; its `JsonSchema` is the tool's published schema.
+    type Args: DeserializeOwned + JsonSchema + Send;
+
+    fn name(&self) -> &str;
+    fn description(&self) -> &str;
+    async fn call(&self, args: Self::Args) -> Result<Value, ToolError>;
+}
+
+/// The object-safe form of a tool: JSON arguments in, JSON result out.
+#[async_trait]
+pub trait DynTool: Send + Sync {
+    fn spec(&self) -> ToolSpec;
+    async fn call_json(&self, arguments: Value) -> Result<Value, ToolError>;
+}
+
+#[async_trait]
+impl<T: Tool> DynTool for T {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: self.name().to_string(),
+            description: self.description().to_string(),
+            parameters: schema_for::<T::Args>(),
+        }
+    }
+
+    async fn call_json(&self, arguments: Value) -> Result<Value, ToolError> {
+        let arguments = if arguments.is_null() {
+            json!({})
+        } else {
+            arguments
+        };
+        validate_arguments(&schema_for::<T::Args>(), &arguments).map_err(|errs| {
+            ToolError::InvalidArguments(
+                errs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        let args: T::Args = serde_json::from_value(arguments)
+            .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
+        self.call(args).await
+    }
+}
