@@ -1,0 +1,231 @@
+//! The HTTP client shared by network tools: a base URL, an optional key, a
+//! per-request timeout, and bounded retries with exponential backoff on 429, 5xx
+//! and connection failures (honouring `Retry-After` up to a cap).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use toolforge_core::ToolError;
+
+use crate::config::EndpointConfig;
+
+/// Longest wait honoured from a `Retry-After` header.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Why an HTTP exchange failed, after retries.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HttpError {
+    #[error("{service} answered HTTP {status}: {body}")]
+    Status {
+        service: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{service} is unreachable: {message}")]
+    Network { service: String, message: String },
+    #[error("{service} did not answer within {ms} ms")]
+    Timeout { service: String, ms: u64 },
+    #[error("{service} sent a malformed response: {message}")]
+    Malformed { service: String, message: String },
+}
+
+impl HttpError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HttpError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl From<HttpError> for ToolError {
+    fn from(e: HttpError) -> Self {
+        match e {
+            HttpError::Timeout { ms, .. } => ToolError::Timeout(ms),
+            HttpError::Malformed { .. } => ToolError::Failed(e.to_string()),
+            _ => ToolError::Network(e.to_string()),
+        }
+    }
+}
+
+/// A configured endpoint of one service.
+#[derive(Debug, Clone)]
+pub struct HttpEndpoint {
+    service: String,
+    client: reqwest::Client,
+    base_url: String,
+    api_key: Option<String>,
+    timeout: Duration,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl HttpEndpoint {
+    /// `service` names the API in errors; `default_base` is its public URL.
+    pub fn new(service: &str, config: &EndpointConfig, default_base: &str) -> Self {
+        let timeout = config.timeout();
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("toolforge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        let base_url = config
+            .base_url
+            .clone()
+            .unwrap_or_else(|| default_base.to_string())
+            .trim_end_matches('/')
+            .to_string();
+        Self {
+            service: service.to_string(),
+            client,
+            base_url,
+            api_key: config.resolve_key(),
+            timeout,
+            retries: config.retries(),
+            backoff: config.backoff(),
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
+    /// The key, or a clear `NotConfigured` error naming the service.
+    pub fn require_key(&self) -> Result<&str, ToolError> {
+        self.api_key().ok_or_else(|| {
+            ToolError::NotConfigured(format!(
+                "{} needs an API key (set api_key_env in the tool's config)",
+                self.service
+            ))
+        })
+    }
+
+    /// GET `base_url + path` with query parameters and headers; parses JSON.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, String)],
+    ) -> Result<Value, HttpError> {
+        self.send(Method::GET, path, query, headers, None).await
+    }
+
+    /// POST a JSON body to `base_url + path`; parses JSON.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, String)],
+    ) -> Result<Value, HttpError> {
+        self.send(Method::POST, path, &[], headers, Some(body)).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, HttpError> {
+        let url = format!("{}{}", self.base_url, path);
+        let mut attempt = 0;
+        loop {
+            let mut request = self.client.request(method.clone(), &url).query(query);
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let span = tracing::debug_span!("http", service = %self.service, attempt);
+            let _guard = span.enter();
+            let outcome = request.send().await;
+            drop(_guard);
+            let retry_in = match outcome {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(&response);
+                    if status.is_success() {
+                        let text = response.text().await.map_err(|e| self.network(e))?;
+                        return serde_json::from_str(&text).map_err(|e| HttpError::Malformed {
+                            service: self.service.clone(),
+                            message: e.to_string(),
+                        });
+                    }
+                    let body = response.text().await.unwrap_or_default();
+                    let error = HttpError::Status {
+                        service: self.service.clone(),
+                        status: status.as_u16(),
+                        body: truncate(&body, 300),
+                    };
+                    if !retryable(status) || attempt >= self.retries {
+                        return Err(error);
+                    }
+                    retry_after.unwrap_or_else(|| self.backoff * 2u32.pow(attempt))
+                }
+                Err(e) => {
+                    let error = self.network(e);
+                    if attempt >= self.retries {
+                        return Err(error);
+                    }
+                    self.backoff * 2u32.pow(attempt)
+                }
+            };
+            attempt += 1;
+            tracing::debug!(service = %self.service, attempt, ?retry_in, "retrying");
+            tokio::time::sleep(retry_in.min(MAX_RETRY_AFTER)).await;
+        }
+    }
+
+    fn network(&self, e: reqwest::Error) -> HttpError {
+        if e.is_timeout() {
+            HttpError::Timeout {
+                service: self.service.clone(),
+                ms: self.timeout.as_millis() as u64,
+            }
+        } else {
+            HttpError::Network {
+                service: self.service.clone(),
+                message: e.to_string(),
+            }
+        }
+    }
+}
+
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
