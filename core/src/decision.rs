@@ -77,7 +77,10 @@ mod tests {
                    "router": "toolforge", "confidence": 0.97})
         );
         let none = serde_json::to_value(RouteDecision::direct("regex", None)).unwrap();
-        assert_eq!(none, json!({"calls": [], "router": "regex", "confidence": null}));
+        assert_eq!(
+            none,
+            json!({"calls": [], "router": "regex", "confidence": null})
+        );
     }
 
     #[test]

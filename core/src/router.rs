@@ -116,11 +116,7 @@ impl RouteTrace {
 
 /// Routes and records the stages. Chains report each of their stages; any other
 /// router reports itself as one stage.
-pub async fn route_traced(
-    router: &dyn Router,
-    query: &str,
-    context: &RouteContext,
-) -> RouteTrace {
+pub async fn route_traced(router: &dyn Router, query: &str, context: &RouteContext) -> RouteTrace {
     if let Some(trace) = router.route_with_trace(query, context).await {
         return trace;
     }

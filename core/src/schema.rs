@@ -114,7 +114,11 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<SchemaViola
         if !allowed.is_empty() && !allowed.iter().any(|t| type_matches(t, value)) {
             errors.push(violation(
                 path,
-                &format!("expected {}, found {}", allowed.join(" or "), type_name(value)),
+                &format!(
+                    "expected {}, found {}",
+                    allowed.join(" or "),
+                    type_name(value)
+                ),
             ));
             return;
         }
@@ -142,7 +146,10 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<SchemaViola
     if let Some(text) = value.as_str() {
         if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
             if (text.chars().count() as u64) < min {
-                errors.push(violation(path, &format!("is shorter than {min} characters")));
+                errors.push(violation(
+                    path,
+                    &format!("is shorter than {min} characters"),
+                ));
             }
         }
         if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
@@ -171,7 +178,10 @@ fn check_object(
     if let Some(required) = schema.get("required").and_then(Value::as_array) {
         for name in required.iter().filter_map(Value::as_str) {
             if !object.contains_key(name) {
-                errors.push(violation(path, &format!("missing required argument `{name}`")));
+                errors.push(violation(
+                    path,
+                    &format!("missing required argument `{name}`"),
+                ));
             }
         }
     }
@@ -243,10 +253,14 @@ mod tests {
         );
         let errs = validate_arguments(&s, &json!({"location": 3, "extra": true})).unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(text.iter().any(|e| e.contains("missing required argument `value`")));
+        assert!(text
+            .iter()
+            .any(|e| e.contains("missing required argument `value`")));
         assert!(text.iter().any(|e| e.contains("location: expected string")));
         assert!(text.iter().any(|e| e.contains("unknown argument `extra`")));
-        assert!(validate_arguments(&s, &json!({"location": "x", "value": 1, "days": 1.5})).is_err());
+        assert!(
+            validate_arguments(&s, &json!({"location": "x", "value": 1, "days": 1.5})).is_err()
+        );
         assert!(validate_arguments(&s, &json!("not an object")).is_err());
     }
 }

@@ -1,1 +1,7 @@
-//! placeholder
+//! ToolForge routing stages. Each implements [`toolforge_core::Router`] and may
+//! abstain; a [`ChainRouter`] asks its stages in order, taking the first decision
+//! that clears its stage's confidence threshold.
+
+pub mod chain;
+
+pub use chain::{ChainRouter, ChainStage};

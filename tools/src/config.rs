@@ -33,15 +33,12 @@ impl EndpointConfig {
 
     /// The key: the literal one, else the named environment variable's value.
     pub fn resolve_key(&self) -> Option<String> {
-        self.api_key
-            .clone()
-            .filter(|k| !k.is_empty())
-            .or_else(|| {
-                self.api_key_env
-                    .as_deref()
-                    .and_then(|var| std::env::var(var).ok())
-                    .filter(|k| !k.is_empty())
-            })
+        self.api_key.clone().filter(|k| !k.is_empty()).or_else(|| {
+            self.api_key_env
+                .as_deref()
+                .and_then(|var| std::env::var(var).ok())
+                .filter(|k| !k.is_empty())
+        })
     }
 
     pub fn timeout(&self) -> Duration {

@@ -243,7 +243,10 @@ mod tests {
     #[tokio::test]
     async fn gives_up_after_bounded_retries_and_reports_status() {
         let server = FixtureServer::start(vec![("GET /x", vec![Reply::status(500, "boom")])]).await;
-        let err = endpoint(server.url()).get_json("/x", &[], &[]).await.unwrap_err();
+        let err = endpoint(server.url())
+            .get_json("/x", &[], &[])
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), Some(500));
         assert_eq!(server.requests().len(), 3);
     }
@@ -256,7 +259,13 @@ mod tests {
         ])
         .await;
         let ep = endpoint(server.url());
-        assert_eq!(ep.get_json("/missing", &[], &[]).await.unwrap_err().status(), Some(404));
+        assert_eq!(
+            ep.get_json("/missing", &[], &[])
+                .await
+                .unwrap_err()
+                .status(),
+            Some(404)
+        );
         assert!(matches!(
             ep.get_json("/bad", &[], &[]).await.unwrap_err(),
             HttpError::Malformed { .. }

@@ -127,7 +127,8 @@ impl HttpEndpoint {
         body: &Value,
         headers: &[(&str, String)],
     ) -> Result<Value, HttpError> {
-        self.send(Method::POST, path, &[], headers, Some(body)).await
+        self.send(Method::POST, path, &[], headers, Some(body))
+            .await
     }
 
     async fn send(
