@@ -1,1 +1,37 @@
-//! placeholder
+//! ToolForge's runtime: the tool registry, the concurrent executor, responders,
+//! JSONL run logs, configuration, and the `toolforge` command line.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use toolforge_agent::{Agent, ToolRegistry};
+//! use toolforge_routers::RegexRouter;
+//!
+//! # async fn demo() -> anyhow::Result<()> {
+//! let mut registry = ToolRegistry::new();
+//! for tool in toolforge_tools::builtin_tools(&Default::default()) {
+//!     registry.register(tool)?;
+//! }
+//! let agent = Agent::builder(registry, Arc::new(RegexRouter::builtin()?)).build();
+//! let run = agent.ask("what's 15% of 2850").await?;
+//! println!("{}", run.answer);
+//! # Ok(()) }
+//! ```
+
+pub mod agent;
+pub mod autonomous;
+pub mod batch;
+pub mod cli;
+pub mod config;
+pub mod executor;
+pub mod llm;
+pub mod registry;
+pub mod responder;
+pub mod runlog;
+pub mod runtime;
+
+pub use agent::{Agent, AgentBuilder, AgentError, AskOutput};
+pub use config::AgentConfig;
+pub use executor::Executor;
+pub use registry::{RegistryError, ToolRegistry};
+pub use responder::{LlmResponder, OfflineResponder, Responder};
+pub use runlog::{JsonlRunLog, Redactor, RunSink};

@@ -3,5 +3,7 @@
 //! that clears its stage's confidence threshold.
 
 pub mod chain;
+pub mod toolforge_model;
 
 pub use chain::{ChainRouter, ChainStage};
+pub use toolforge_model::ToolForgeRouter;

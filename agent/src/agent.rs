@@ -1,0 +1,198 @@
+//! The agent: route a query, execute the decision's calls, compose the answer and
+//! log the run. One `run` span per query, with stage and tool spans inside.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use toolforge_core::{
+    route_traced, CallRecord, RouteContext, RouteDecision, Router, RunRecord,
+    RUN_RECORD_SCHEMA_VERSION,
+};
+use tracing::Instrument;
+
+use crate::executor::Executor;
+use crate::registry::ToolRegistry;
+use crate::responder::{OfflineResponder, Responder};
+use crate::runlog::RunSink;
+
+/// Longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 10_000;
+
+/// Why a query was refused before running.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AgentError {
+    #[error("the query is empty")]
+    EmptyQuery,
+    #[error("the query is too long ({0} characters; the limit is {MAX_QUERY_CHARS})")]
+    QueryTooLong(usize),
+}
+
+/// A tool-using agent.
+pub struct Agent {
+    registry: ToolRegistry,
+    router: Arc<dyn Router>,
+    responder: Arc<dyn Responder>,
+    executor: Executor,
+    sink: Option<Arc<dyn RunSink>>,
+}
+
+/// Builds an [`Agent`]; only the registry and router are required.
+pub struct AgentBuilder {
+    registry: ToolRegistry,
+    router: Arc<dyn Router>,
+    responder: Arc<dyn Responder>,
+    executor: Executor,
+    sink: Option<Arc<dyn RunSink>>,
+}
+
+impl AgentBuilder {
+    pub fn responder(mut self, responder: Arc<dyn Responder>) -> Self {
+        self.responder = responder;
+        self
+    }
+
+    pub fn executor(mut self, executor: Executor) -> Self {
+        self.executor = executor;
+        self
+    }
+
+    pub fn log_sink(mut self, sink: Arc<dyn RunSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    pub fn build(self) -> Agent {
+        Agent {
+            registry: self.registry,
+            router: self.router,
+            responder: self.responder,
+            executor: self.executor,
+            sink: self.sink,
+        }
+    }
+}
+
+impl Agent {
+    /// Starts a builder with the offline responder, default timeouts and no log.
+    pub fn builder(registry: ToolRegistry, router: Arc<dyn Router>) -> AgentBuilder {
+        AgentBuilder {
+            registry,
+            router,
+            responder: Arc::new(OfflineResponder),
+            executor: Executor::default(),
+            sink: None,
+        }
+    }
+
+    pub fn registry(&self) -> &ToolRegistry {
+        &self.registry
+    }
+
+    pub fn router(&self) -> &Arc<dyn Router> {
+        &self.router
+    }
+
+    /// Answers one query end to end and logs the run. Tool failures end up in the
+    /// record; only an empty or oversized query is refused.
+    pub async fn ask(&self, query: &str) -> Result<RunRecord, AgentError> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Err(AgentError::EmptyQuery);
+        }
+        let chars = query.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return Err(AgentError::QueryTooLong(chars));
+        }
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("run", run_id = %run_id);
+        let record = self.run(run_id, query).instrument(span).await;
+        if let Some(sink) = &self.sink {
+            if let Err(error) = sink.write(&record) {
+                tracing::warn!(%error, "run log write failed");
+            }
+        }
+        Ok(record)
+    }
+
+    async fn run(&self, run_id: String, query: &str) -> RunRecord {
+        let start = Instant::now();
+        let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let context = RouteContext::new(self.registry.specs());
+        let trace = route_traced(self.router.as_ref(), query, &context)
+            .instrument(tracing::info_span!("route", router = %self.router.name()))
+            .await;
+        let decision = match trace.result {
+            Ok(Some(decision)) => decision,
+            Ok(None) => RouteDecision::direct(self.router.name(), None),
+            Err(error) => {
+                tracing::warn!(%error, "routing failed; answering without tools");
+                RouteDecision::direct(self.router.name(), None)
+            }
+        };
+        let calls = self.executor.execute(&self.registry, &decision.calls).await;
+        let answer = match self.responder.respond(query, &decision, &calls).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::warn!(%error, "responder failed; using the offline answer");
+                OfflineResponder::render(&calls)
+            }
+        };
+        RunRecord {
+            schema_version: RUN_RECORD_SCHEMA_VERSION,
+            run_id,
+            timestamp,
+            query: query.to_string(),
+            stages: trace.stages,
+            decision,
+            calls,
+            answer,
+            feedback: None,
+            router_model_version: self.router.model_version(),
+            total_us: start.elapsed().as_micros() as u64,
+        }
+    }
+}
+
+/// The `ask --json` shape of the contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct AskOutput {
+    pub query: String,
+    pub router: String,
+    pub calls: Vec<AskCall>,
+    pub answer: String,
+}
+
+/// One call in [`AskOutput`]: exactly one of `output` / `error`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AskCall {
+    pub tool: String,
+    pub arguments: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&RunRecord> for AskOutput {
+    fn from(record: &RunRecord) -> Self {
+        Self {
+            query: record.query.clone(),
+            router: record.decision.router.clone(),
+            calls: record.calls.iter().map(AskCall::from).collect(),
+            answer: record.answer.clone(),
+        }
+    }
+}
+
+impl From<&CallRecord> for AskCall {
+    fn from(call: &CallRecord) -> Self {
+        Self {
+            tool: call.tool.clone(),
+            arguments: call.arguments.clone(),
+            output: call.output.clone(),
+            error: call.error.clone(),
+        }
+    }
+}

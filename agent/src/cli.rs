@@ -1,0 +1,196 @@
+//! The `toolforge` command line: `route` (batch routing), `ask` (the whole agent)
+//! and `tools` (registered tools and their schemas), as fixed by the public contract.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::agent::AskOutput;
+use crate::batch::route_stream;
+use crate::config::AgentConfig;
+use crate::runtime::{build_agent, build_router, route_context};
+
+/// ToolForge: a tool-using agent whose router is learned from its own traffic.
+#[derive(Debug, Parser)]
+#[command(name = "toolforge", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Configuration: --config FILE, else $TOOLFORGE_CONFIG, else ./toolforge.toml, \
+else defaults. Set RUST_LOG=debug (or -v/-vv) for traces on stderr.")]
+pub struct Cli {
+    /// TOML configuration file (router chain, model, tools, log, timeouts, LLM).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Route queries in batch: JSON Lines in, one decision per line out.
+    ///
+    /// Each input line is {"id": <any>, "query": "<text>"} or a bare line of text
+    /// (its id is then the 1-based line number). Each output line is the decision
+    /// {"id", "query", "calls", "router", "confidence", "latency_us"}, or
+    /// {"id", "error"} for a bad line; the batch always goes on.
+    Route(RouteArgs),
+    /// Answer one query with the whole agent: route, run the tools, compose the answer.
+    Ask(AskArgs),
+    /// List the registered tools with their JSON schemas.
+    Tools(ToolsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// Router: chain (toolforge, falling back to regex), toolforge or regex.
+    #[arg(long, value_name = "NAME")]
+    pub router: Option<String>,
+    /// Input JSON Lines file (default: stdin).
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Output file (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question or request.
+    pub query: String,
+    /// Router: chain (toolforge, falling back to regex), toolforge or regex.
+    #[arg(long, value_name = "NAME")]
+    pub router: Option<String>,
+    /// Print {"query", "router", "calls", "answer"} as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolsArgs {
+    /// Print the tool specs as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses the command line, runs it, and maps errors to a message and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .try_init();
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = AgentConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Route(args) => route(&config, args).await,
+        Command::Ask(args) => ask(&config, args).await,
+        Command::Tools(args) => tools(&config, args),
+    }
+}
+
+async fn route(config: &AgentConfig, args: RouteArgs) -> anyhow::Result<ExitCode> {
+    let name = args.router.unwrap_or_else(|| config.router.clone());
+    let router = build_router(&name, config)?;
+    let context = route_context(config, router.clone())?;
+    let mut input: Box<dyn io::BufRead> = match &args.input {
+        Some(path) => Box::new(BufReader::new(
+            File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => Box::new(io::stdin().lock()),
+    };
+    let mut output: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    let span = tracing::info_span!("route_batch", router = %name);
+    let _enter = span.enter();
+    let stats = route_stream(router.as_ref(), &context, &mut input, &mut output).await?;
+    tracing::info!(lines = stats.lines, routed = stats.routed, errors = stats.errors, "batch done");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ask(config: &AgentConfig, args: AskArgs) -> anyhow::Result<ExitCode> {
+    let name = args.router.unwrap_or_else(|| config.router.clone());
+    let agent = build_agent(config, &name)?;
+    let record = agent.ask(&args.query).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&AskOutput::from(&record))?);
+    } else {
+        println!("{}", record.answer);
+        if io::stderr().is_terminal() {
+            let tools: Vec<&str> = record.calls.iter().map(|c| c.tool.as_str()).collect();
+            eprintln!(
+                "[router: {} | tools: {} | run {}]",
+                record.decision.router,
+                if tools.is_empty() { "none".to_string() } else { tools.join(", ") },
+                record.run_id
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tools(config: &AgentConfig, args: ToolsArgs) -> anyhow::Result<ExitCode> {
+    let router = build_router("regex", config)?;
+    let specs = route_context(config, router)?.tools;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json!(specs))?);
+    } else {
+        for spec in specs {
+            let params: Vec<String> = spec.parameters["properties"]
+                .as_object()
+                .map(|p| {
+                    let required = spec.parameters["required"].as_array();
+                    p.keys()
+                        .map(|k| {
+                            let is_required =
+                                required.is_some_and(|r| r.iter().any(|v| v == k.as_str()));
+                            if is_required { k.clone() } else { format!("{k}?") }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!("{:<16} ({}) {}", spec.name, params.join(", "), spec.description);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

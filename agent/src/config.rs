@@ -1,0 +1,278 @@
+//! The agent's TOML configuration (router chain, model, tools, log, timeouts,
+//! LLM) with environment overrides. Lookup: `--config FILE`, else `$TOOLFORGE_CONFIG`,
+//! else `./toolforge.toml` when present, else built-in defaults.
+//!
+//! Environment overrides (applied after the file): `TOOLFORGE_ROUTER`,
+//! `TOOLFORGE_MODEL_DIR`, `TOOLFORGE_LOG_PATH`, `TOOLFORGE_LOG=off`,
+//! `TOOLFORGE_TOOL_TIMEOUT_MS`, `TOOLFORGE_LLM_BASE_URL`, `TOOLFORGE_LLM_MODEL`,
+//! `TOOLFORGE_LLM_API_KEY_ENV`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toolforge_tools::ToolsConfig;
+
+use crate::autonomous::AutonomousLimits;
+use crate::llm::LlmConfig;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+/// One stage of the configured chain.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// `toolforge` or `regex`.
+    pub router: String,
+    /// Minimum confidence for this stage's decision to be taken.
+    #[serde(default)]
+    pub threshold: f64,
+    /// Time budget in milliseconds; past it the stage counts as abstaining.
+    pub budget_ms: Option<u64>,
+}
+
+/// The `[chain]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    pub stages: Vec<StageConfig>,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            stages: vec![
+                StageConfig {
+                    router: "toolforge".into(),
+                    threshold: 0.5,
+                    budget_ms: Some(1_000),
+                },
+                StageConfig {
+                    router: "regex".into(),
+                    threshold: 0.0,
+                    budget_ms: None,
+                },
+            ],
+        }
+    }
+}
+
+/// The `[model]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A trained model directory; the embedded default model is used when unset.
+    pub dir: Option<PathBuf>,
+}
+
+/// The `[regex]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegexConfig {
+    /// Extra rules (TOML) added to the built-in ones, e.g. for custom tools.
+    pub rules: Option<PathBuf>,
+}
+
+/// The `[log]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub enabled: bool,
+    pub path: PathBuf,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share"))
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self {
+            enabled: true,
+            path: base.join("toolforge").join("runs.jsonl"),
+        }
+    }
+}
+
+/// The `[executor]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorConfig {
+    pub tool_timeout_ms: u64,
+    /// Per-tool overrides, e.g. `{ web_search = 20000 }`.
+    #[serde(default)]
+    pub tool_timeouts_ms: std::collections::HashMap<String, u64>,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            tool_timeout_ms: 15_000,
+            tool_timeouts_ms: Default::default(),
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Router used when `--router` is not given: `chain`, `toolforge` or `regex`.
+    pub router: String,
+    pub chain: ChainConfig,
+    pub model: ModelConfig,
+    pub regex: RegexConfig,
+    pub log: LogConfig,
+    pub executor: ExecutorConfig,
+    pub llm: LlmConfig,
+    pub autonomous: AutonomousLimits,
+    pub tools: ToolsConfig,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            router: "chain".into(),
+            chain: ChainConfig::default(),
+            model: ModelConfig::default(),
+            regex: RegexConfig::default(),
+            log: LogConfig::default(),
+            executor: ExecutorConfig::default(),
+            llm: LlmConfig::default(),
+            autonomous: AutonomousLimits::default(),
+            tools: ToolsConfig::default(),
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Loads the file found by the lookup order above, then applies the environment.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        let path = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("TOOLFORGE_CONFIG").map(PathBuf::from))
+            .or_else(|| {
+                let local = PathBuf::from("toolforge.toml");
+                local.exists().then_some(local)
+            });
+        let mut config = match path {
+            Some(path) => Self::from_file(&path)?,
+            None => Self::default(),
+        };
+        config.apply_env(|var| std::env::var(var).ok())?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies overrides read through `get` (the process environment in `load`).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(router) = get("TOOLFORGE_ROUTER") {
+            self.router = router;
+        }
+        if let Some(dir) = get("TOOLFORGE_MODEL_DIR") {
+            self.model.dir = Some(PathBuf::from(dir));
+        }
+        if let Some(path) = get("TOOLFORGE_LOG_PATH") {
+            self.log.path = PathBuf::from(path);
+        }
+        if let Some(flag) = get("TOOLFORGE_LOG") {
+            self.log.enabled = !matches!(flag.to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no");
+        }
+        if let Some(ms) = get("TOOLFORGE_TOOL_TIMEOUT_MS") {
+            self.executor.tool_timeout_ms = ms.trim().parse().map_err(|_| ConfigError::Env {
+                var: "TOOLFORGE_TOOL_TIMEOUT_MS".into(),
+                message: format!("`{ms}` is not a number of milliseconds"),
+            })?;
+        }
+        if let Some(url) = get("TOOLFORGE_LLM_BASE_URL") {
+            self.llm.endpoint.base_url = Some(url);
+        }
+        if let Some(model) = get("TOOLFORGE_LLM_MODEL") {
+            self.llm.model = Some(model);
+        }
+        if let Some(var) = get("TOOLFORGE_LLM_API_KEY_ENV") {
+            self.llm.endpoint.api_key_env = Some(var);
+        }
+        Ok(())
+    }
+
+    /// Every secret in the configuration, for log redaction.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets = self.tools.secrets();
+        secrets.extend(self.llm.endpoint.resolve_key());
+        secrets
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_config_and_applies_env_overrides() {
+        let mut config = AgentConfig::from_toml(
+            r#"
+            router = "regex"
+            [chain]
+            stages = [{ router = "toolforge", threshold = 0.7, budget_ms = 50 }, { router = "regex" }]
+            [log]
+            enabled = true
+            path = "runs.jsonl"
+            [executor]
+            tool_timeout_ms = 500
+            tool_timeouts_ms = { web_search = 900 }
+            [tools.weather]
+            base_url = "http://127.0.0.1:9"
+            api_key_env = "WEATHER_KEY"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.router, "regex");
+        assert_eq!(config.chain.stages[0].threshold, 0.7);
+        assert_eq!(config.executor.tool_timeouts_ms["web_search"], 900);
+        config
+            .apply_env(|var| match var {
+                "TOOLFORGE_ROUTER" => Some("chain".into()),
+                "TOOLFORGE_LOG" => Some("off".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.router, "chain");
+        assert!(!config.log.enabled);
+        let bad = config.apply_env(|var| (var == "TOOLFORGE_TOOL_TIMEOUT_MS").then(|| "soon".into()));
+        assert!(bad.unwrap_err().to_string().contains("TOOLFORGE_TOOL_TIMEOUT_MS"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_a_clear_message() {
+        let err = AgentConfig::from_toml("routr = \"regex\"").unwrap_err();
+        assert!(err.contains("routr"), "{err}");
+    }
+}

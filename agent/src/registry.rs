@@ -1,0 +1,88 @@
+//! The tool registry: tools by name, in registration order, with their specs
+//! computed once. Routers see the specs; the executor looks tools up by name.
+
+use std::sync::Arc;
+
+use toolforge_core::{DynTool, ToolSpec};
+
+/// Why a tool could not be registered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("a tool named `{0}` is already registered")]
+    Duplicate(String),
+    #[error("invalid tool name `{0}`: use letters, digits, `_` or `-` (at most 64)")]
+    InvalidName(String),
+}
+
+/// Registered tools.
+#[derive(Clone, Default)]
+pub struct ToolRegistry {
+    entries: Vec<(ToolSpec, Arc<dyn DynTool>)>,
+}
+
+impl ToolRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool; names must be unique and identifier-like.
+    pub fn register(&mut self, tool: Arc<dyn DynTool>) -> Result<(), RegistryError> {
+        let spec = tool.spec();
+        let valid = !spec.name.is_empty()
+            && spec.name.len() <= 64
+            && spec
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(RegistryError::InvalidName(spec.name));
+        }
+        if self.get(&spec.name).is_some() {
+            return Err(RegistryError::Duplicate(spec.name));
+        }
+        self.entries.push((spec, tool));
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn DynTool>> {
+        self.entries
+            .iter()
+            .find(|(spec, _)| spec.name == name)
+            .map(|(_, tool)| tool)
+    }
+
+    pub fn spec(&self, name: &str) -> Option<&ToolSpec> {
+        self.entries
+            .iter()
+            .find(|(spec, _)| spec.name == name)
+            .map(|(spec, _)| spec)
+    }
+
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        self.entries.iter().map(|(spec, _)| spec.clone()).collect()
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.entries.iter().map(|(s, _)| s.name.as_str()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A copy without the named tool (e.g. the autonomous task's inner registry).
+    pub fn without(&self, name: &str) -> Self {
+        Self {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(s, _)| s.name != name)
+                .cloned()
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Run logs: one JSON line per run ([`toolforge_core::RunRecord`]), appended and
+//! flushed as each run ends, with secrets redacted before anything touches disk.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::Value;
+use toolforge_core::RunRecord;
+
+/// Why a log line could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot open run log {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write run log: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("cannot encode run record: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Where finished runs go.
+pub trait RunSink: Send + Sync {
+    fn write(&self, record: &RunRecord) -> Result<(), LogError>;
+}
+
+/// Removes secrets from anything logged: known secret values anywhere in a string,
+/// and the values of fields whose names look like credentials.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+const REDACTED: &str = "[REDACTED]";
+
+impl Redactor {
+    /// Secrets shorter than 4 characters are ignored (they would redact ordinary text).
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Self { secrets }
+    }
+
+    pub fn redact(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => {
+                for secret in &self.secrets {
+                    if text.contains(secret.as_str()) {
+                        *text = text.replace(secret.as_str(), REDACTED);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact(v)),
+            Value::Object(map) => {
+                for (key, item) in map.iter_mut() {
+                    if is_credential_key(key) && !item.is_null() {
+                        *item = Value::String(REDACTED.into());
+                    } else {
+                        self.redact(item);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_credential_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase().replace(['-', '_'], "");
+    ["apikey", "token", "secret", "password", "authorization", "bearer"]
+        .iter()
+        .any(|marker| key.contains(marker))
+}
+
+/// An append-only JSON Lines file.
+pub struct JsonlRunLog {
+    path: PathBuf,
+    file: Mutex<File>,
+    redactor: Redactor,
+}
+
+impl JsonlRunLog {
+    /// Opens (creating it and its folder if needed) the log for appending.
+    pub fn open(path: impl AsRef<Path>, redactor: Redactor) -> Result<Self, LogError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| LogError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| LogError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Self {
+            path,
+            file: Mutex::new(file),
+            redactor,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends any serialisable line (runs, feedback), redacted, and flushes.
+    pub fn append<T: Serialize>(&self, line: &T) -> Result<(), LogError> {
+        let mut value = serde_json::to_value(line)?;
+        self.redactor.redact(&mut value);
+        let mut text = serde_json::to_string(&value)?;
+        text.push('\n');
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("run log lock poisoned"))?;
+        file.write_all(text.as_bytes())?;
+        file.flush()?;
+        Ok(())
+    }
+}
+
+impl RunSink for JsonlRunLog {
+    fn write(&self, record: &RunRecord) -> Result<(), LogError> {
+        self.append(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn redacts_secret_values_and_credential_fields() {
+        let redactor = Redactor::new(["sk-live-123456".to_string(), "ab".to_string()]);
+        let mut value = json!({
+            "query": "use key sk-live-123456 please",
+            "arguments": {"api_key": "whatever", "text": "about"},
+            "nested": [{"Authorization": "Bearer x"}],
+        });
+        redactor.redact(&mut value);
+        assert_eq!(value["query"], "use key [REDACTED] please");
+        assert_eq!(value["arguments"]["api_key"], REDACTED);
+        assert_eq!(value["arguments"]["text"], "about");
+        assert_eq!(value["nested"][0]["Authorization"], REDACTED);
+    }
+}

@@ -1,0 +1,130 @@
+//! Assembles a ready-to-run agent from an [`AgentConfig`]: the tool registry
+//! (built-ins, plugins, `autonomous_task`), the named routers and the log sink.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use toolforge_core::{RouteContext, Router};
+use toolforge_routers::{ChainRouter, ChainStage, RegexRouter, ToolForgeRouter};
+
+use crate::agent::Agent;
+use crate::autonomous::AutonomousTask;
+use crate::config::AgentConfig;
+use crate::executor::Executor;
+use crate::llm::ChatClient;
+use crate::registry::ToolRegistry;
+use crate::responder::LlmResponder;
+use crate::runlog::{JsonlRunLog, Redactor};
+
+/// Names accepted by `--router`.
+pub const ROUTER_NAMES: [&str; 3] = ["chain", "toolforge", "regex"];
+
+/// Default location of the router model when the config names none.
+pub fn default_model_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models")
+        .join("compact")
+}
+
+/// Builds a router by name from the configuration.
+pub fn build_router(name: &str, config: &AgentConfig) -> anyhow::Result<Arc<dyn Router>> {
+    match name {
+        "regex" => {
+            let router = match &config.regex.rules {
+                Some(path) => {
+                    let extra = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading regex rules {}", path.display()))?;
+                    RegexRouter::with_extra_rules(&extra)
+                        .with_context(|| format!("loading regex rules {}", path.display()))?
+                }
+                None => RegexRouter::builtin().context("loading the built-in regex rules")?,
+            };
+            Ok(Arc::new(router))
+        }
+        "toolforge" => {
+            let dir = config.model.dir.clone().unwrap_or_else(default_model_dir);
+            Ok(Arc::new(ToolForgeRouter::new(dir)))
+        }
+        "chain" => {
+            if config.chain.stages.is_empty() {
+                bail!("the [chain] table has no stages");
+            }
+            let mut stages = Vec::new();
+            for stage in &config.chain.stages {
+                if stage.router == "chain" {
+                    bail!("a chain cannot contain `chain` itself");
+                }
+                let mut built = ChainStage::new(build_router(&stage.router, config)?)
+                    .threshold(stage.threshold);
+                if let Some(ms) = stage.budget_ms {
+                    built = built.budget(Duration::from_millis(ms));
+                }
+                stages.push(built);
+            }
+            Ok(Arc::new(ChainRouter::new(stages)))
+        }
+        other => bail!(
+            "unknown router `{other}`; choose one of: {}",
+            ROUTER_NAMES.join(", ")
+        ),
+    }
+}
+
+/// The executor described by the configuration.
+pub fn build_executor(config: &AgentConfig) -> Executor {
+    config.executor.tool_timeouts_ms.iter().fold(
+        Executor::new(Duration::from_millis(config.executor.tool_timeout_ms)),
+        |executor, (tool, ms)| executor.with_timeout(tool, Duration::from_millis(*ms)),
+    )
+}
+
+/// Built-in tools plus plugins, then `autonomous_task` over them. Plugins that
+/// fail to load are reported through `tracing` and skipped.
+pub fn build_registry(config: &AgentConfig, router: Arc<dyn Router>) -> anyhow::Result<ToolRegistry> {
+    let mut registry = ToolRegistry::new();
+    for tool in toolforge_tools::builtin_tools(&config.tools) {
+        registry.register(tool)?;
+    }
+    let (plugins, errors) = toolforge_tools::plugin::load_plugins(&config.tools.plugins);
+    for error in errors {
+        tracing::error!(%error, "plugin not loaded");
+        eprintln!("warning: plugin not loaded: {error}");
+    }
+    for plugin in plugins {
+        if let Err(error) = registry.register(plugin) {
+            eprintln!("warning: plugin not registered: {error}");
+        }
+    }
+    let autonomous = AutonomousTask::new(
+        router,
+        registry.clone(),
+        build_executor(config),
+        ChatClient::from_config(&config.llm),
+        config.autonomous,
+    );
+    registry.register(Arc::new(autonomous))?;
+    Ok(registry)
+}
+
+/// A full agent for `router_name`, logging runs when the config says so.
+pub fn build_agent(config: &AgentConfig, router_name: &str) -> anyhow::Result<Agent> {
+    let router = build_router(router_name, config)?;
+    let registry = build_registry(config, router.clone())?;
+    let mut builder = Agent::builder(registry, router).executor(build_executor(config));
+    if let Some(client) = ChatClient::from_config(&config.llm) {
+        builder = builder.responder(Arc::new(LlmResponder::new(client)));
+    }
+    if config.log.enabled {
+        let sink = JsonlRunLog::open(&config.log.path, Redactor::new(config.secrets()))?;
+        builder = builder.log_sink(Arc::new(sink));
+    }
+    Ok(builder.build())
+}
+
+/// The routing context (tool specs) of the configured tools.
+pub fn route_context(config: &AgentConfig, router: Arc<dyn Router>) -> anyhow::Result<RouteContext> {
+    Ok(RouteContext::new(build_registry(config, router)?.specs()))
+}

@@ -1,0 +1,14 @@
+//! ToolForge: a Rust framework for tool-using agents whose tool routing is learned
+//! from their own traffic. This facade re-exports the workspace crates:
+//!
+//! - [`core`]: contracts (tools, specs, decisions, routers, run records);
+//! - [`tools`]: the nine built-in tools and shared-library plugins;
+//! - [`routers`]: regex heuristic, the ToolForge model, chains with fallback;
+//! - [`agent`]: runtime, executor, run logs and the CLI;
+//! - [`trainer`]: data from teachers and logs, training and evaluation.
+
+pub use toolforge_agent as agent;
+pub use toolforge_core as core;
+pub use toolforge_routers as routers;
+pub use toolforge_tools as tools;
+pub use toolforge_trainer as trainer;
