@@ -1,0 +1,526 @@
+//! Router evaluation: tool-set accuracy, macro-F1 and per-tool precision/recall,
+//! no-tool precision/recall, a confusion matrix, argument F1 (token-level for
+//! strings, exact for numbers), the invalid-call rate and latency percentiles.
+//!
+//! Argument F1 is measured on calls whose tool was predicted right (each gold
+//! call is paired with the first unpaired predicted call of the same tool); tool
+//! mistakes are already counted by the routing metrics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use toolforge_core::{RouteContext, Router, ToolCall, ToolSpec};
+
+use crate::dataset::Example;
+
+/// What a router answered for one example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Predicted calls; empty for no tool, abstention or error.
+    pub calls: Vec<ToolCall>,
+    /// The router's error, if it failed.
+    pub error: Option<String>,
+    pub latency_us: u64,
+}
+
+/// Precision, recall and F1 of one class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Gold examples of the class.
+    pub support: usize,
+}
+
+impl ClassScores {
+    fn from_counts(tp: usize, fp: usize, fn_: usize) -> Self {
+        let precision = ratio(tp, tp + fp);
+        let recall = ratio(tp, tp + fn_);
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        Self {
+            precision,
+            recall,
+            f1,
+            support: tp + fn_,
+        }
+    }
+}
+
+/// Mean F1 of one argument (`tool.argument`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArgumentScore {
+    pub f1: f64,
+    pub count: usize,
+}
+
+/// Gold label (rows) against predicted label (columns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confusion {
+    /// Tools, then `none` (no tool) and `multi` (two or more tools).
+    pub labels: Vec<String>,
+    pub counts: Vec<Vec<usize>>,
+}
+
+/// A misrouted example, for reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Miss {
+    pub query: String,
+    pub expected: Vec<String>,
+    pub predicted: Vec<String>,
+}
+
+/// Everything `toolforge eval` reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub router: String,
+    pub examples: usize,
+    pub tool_set_accuracy: f64,
+    pub macro_f1: f64,
+    pub per_tool: BTreeMap<String, ClassScores>,
+    pub no_tool: ClassScores,
+    pub argument_f1: f64,
+    pub per_argument: BTreeMap<String, ArgumentScore>,
+    pub invalid_call_rate: f64,
+    pub invalid_calls: usize,
+    pub predicted_calls: usize,
+    pub router_errors: usize,
+    pub latency_p50_us: u64,
+    pub latency_p99_us: u64,
+    pub latency_mean_us: f64,
+    pub confusion: Confusion,
+    /// Up to 50 misrouted examples.
+    pub misses: Vec<Miss>,
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Routes every example through `router`, timing each, with a progress bar when `show_progress`.
+pub async fn predict(
+    router: &dyn Router,
+    context: &RouteContext,
+    examples: &[Example],
+    show_progress: bool,
+) -> Vec<Prediction> {
+    let bar = if show_progress {
+        let bar = ProgressBar::new(examples.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(format!("routing with {}", router.name()));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut predictions = Vec::with_capacity(examples.len());
+    for example in examples {
+        let start = Instant::now();
+        let result = router.route(&example.query, context).await;
+        let latency_us = start.elapsed().as_micros() as u64;
+        predictions.push(match result {
+            Ok(decision) => Prediction {
+                calls: decision.map(|d| d.calls).unwrap_or_default(),
+                error: None,
+                latency_us,
+            },
+            Err(e) => Prediction {
+                calls: Vec::new(),
+                error: Some(e.to_string()),
+                latency_us,
+            },
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    predictions
+}
+
+fn label(tools: &[String]) -> String {
+    match tools.len() {
+        0 => "none".into(),
+        1 => tools[0].clone(),
+        _ => "multi".into(),
+    }
+}
+
+fn tool_set(calls: &[ToolCall]) -> Vec<String> {
+    let mut names: Vec<String> = calls.iter().map(|c| c.tool.clone()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Scores `predictions` (one per example, same order) against the gold calls.
+pub fn evaluate(
+    router: &str,
+    examples: &[Example],
+    predictions: &[Prediction],
+    tools: &[ToolSpec],
+) -> EvalReport {
+    let mut labels: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
+    labels.push("none".into());
+    labels.push("multi".into());
+    let index: HashMap<String, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), i))
+        .collect();
+    let mut confusion = vec![vec![0usize; labels.len()]; labels.len()];
+    let mut counts: BTreeMap<String, (usize, usize, usize)> = tools
+        .iter()
+        .map(|t| (t.name.clone(), (0, 0, 0)))
+        .collect();
+    let (mut none_tp, mut none_fp, mut none_fn) = (0, 0, 0);
+    let mut exact = 0;
+    let mut argument_scores: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    let mut invalid_calls = 0;
+    let mut predicted_calls = 0;
+    let mut router_errors = 0;
+    let mut misses = Vec::new();
+    let mut latencies: Vec<u64> = Vec::with_capacity(predictions.len());
+
+    for (example, prediction) in examples.iter().zip(predictions) {
+        latencies.push(prediction.latency_us);
+        router_errors += usize::from(prediction.error.is_some());
+        let gold = tool_set(&example.calls);
+        let predicted = tool_set(&prediction.calls);
+        if gold == predicted {
+            exact += 1;
+        } else if misses.len() < 50 {
+            misses.push(Miss {
+                query: example.query.clone(),
+                expected: gold.clone(),
+                predicted: predicted.clone(),
+            });
+        }
+        let row = index.get(&label(&gold)).copied();
+        let col = index.get(&label(&predicted)).copied();
+        if let (Some(r), Some(c)) = (row, col) {
+            confusion[r][c] += 1;
+        }
+        for (tool, (tp, fp, fn_)) in counts.iter_mut() {
+            match (gold.contains(tool), predicted.contains(tool)) {
+                (true, true) => *tp += 1,
+                (false, true) => *fp += 1,
+                (true, false) => *fn_ += 1,
+                (false, false) => {}
+            }
+        }
+        match (gold.is_empty(), predicted.is_empty()) {
+            (true, true) => none_tp += 1,
+            (false, true) => none_fp += 1,
+            (true, false) => none_fn += 1,
+            (false, false) => {}
+        }
+        for call in &prediction.calls {
+            predicted_calls += 1;
+            let valid = tools.iter().find(|t| t.name == call.tool).is_some_and(|spec| {
+                spec.validate(&Value::Object(call.arguments.clone())).is_ok()
+            });
+            invalid_calls += usize::from(!valid);
+        }
+        let mut used = vec![false; prediction.calls.len()];
+        for gold_call in &example.calls {
+            let Some(slot) = prediction
+                .calls
+                .iter()
+                .enumerate()
+                .position(|(i, c)| !used[i] && c.tool == gold_call.tool)
+            else {
+                continue;
+            };
+            used[slot] = true;
+            let predicted_call = &prediction.calls[slot];
+            let mut keys: Vec<&String> = gold_call
+                .arguments
+                .keys()
+                .chain(predicted_call.arguments.keys())
+                .collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let score = match (gold_call.arguments.get(key), predicted_call.arguments.get(key)) {
+                    (Some(g), Some(p)) => value_f1(g, p),
+                    _ => 0.0,
+                };
+                let entry = argument_scores
+                    .entry(format!("{}.{}", gold_call.tool, key))
+                    .or_insert((0.0, 0));
+                entry.0 += score;
+                entry.1 += 1;
+            }
+        }
+    }
+
+    let per_tool: BTreeMap<String, ClassScores> = counts
+        .into_iter()
+        .map(|(tool, (tp, fp, fn_))| (tool, ClassScores::from_counts(tp, fp, fn_)))
+        .collect();
+    let scored: Vec<&ClassScores> = per_tool
+        .values()
+        .filter(|s| s.support > 0 || s.precision > 0.0)
+        .collect();
+    let macro_f1 = if scored.is_empty() {
+        0.0
+    } else {
+        scored.iter().map(|s| s.f1).sum::<f64>() / scored.len() as f64
+    };
+    let (sum, n) = argument_scores
+        .values()
+        .fold((0.0, 0), |(s, n), (v, c)| (s + v, n + c));
+    latencies.sort_unstable();
+    EvalReport {
+        router: router.to_string(),
+        examples: examples.len(),
+        tool_set_accuracy: ratio(exact, examples.len()),
+        macro_f1,
+        per_tool,
+        no_tool: ClassScores::from_counts(none_tp, none_fp, none_fn),
+        argument_f1: if n == 0 { 0.0 } else { sum / n as f64 },
+        per_argument: argument_scores
+            .into_iter()
+            .map(|(k, (s, c))| (k, ArgumentScore { f1: s / c as f64, count: c }))
+            .collect(),
+        invalid_call_rate: ratio(invalid_calls, predicted_calls),
+        invalid_calls,
+        predicted_calls,
+        router_errors,
+        latency_p50_us: percentile(&latencies, 0.50),
+        latency_p99_us: percentile(&latencies, 0.99),
+        latency_mean_us: if latencies.is_empty() {
+            0.0
+        } else {
+            latencies.iter().sum::<u64>() as f64 / latencies.len() as f64
+        },
+        confusion: Confusion {
+            labels,
+            counts: confusion,
+        },
+        misses,
+    }
+}
+
+fn percentile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Tokens for argument F1: lowercase alphanumeric runs (a decimal point inside a
+/// number stays), and every other visible symbol on its own (`%`, `+`, `^`, ...).
+pub fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let decimal_point = c == '.'
+            && !current.is_empty()
+            && current.chars().all(|d| d.is_ascii_digit())
+            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
+        if c.is_alphanumeric() || decimal_point {
+            current.extend(c.to_lowercase());
+            continue;
+        }
+        if !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        if !c.is_whitespace() && !matches!(c, '"' | '\'' | ',' | '?' | '!' | '.' | '“' | '”' | '‘' | '’') {
+            out.push(c.to_string());
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Token-level F1 of two strings (1.0 when both are empty).
+pub fn token_f1(gold: &str, predicted: &str) -> f64 {
+    let gold = tokens(gold);
+    let predicted = tokens(predicted);
+    if gold.is_empty() && predicted.is_empty() {
+        return 1.0;
+    }
+    let mut remaining: HashMap<&str, usize> = HashMap::new();
+    for t in &gold {
+        *remaining.entry(t.as_str()).or_default() += 1;
+    }
+    let mut overlap = 0;
+    for t in &predicted {
+        if let Some(n) = remaining.get_mut(t.as_str()).filter(|n| **n > 0) {
+            *n -= 1;
+            overlap += 1;
+        }
+    }
+    if overlap == 0 {
+        return 0.0;
+    }
+    let precision = overlap as f64 / predicted.len() as f64;
+    let recall = overlap as f64 / gold.len() as f64;
+    2.0 * precision * recall / (precision + recall)
+}
+
+/// F1 of one argument value: token F1 for strings, exact for numbers and the rest.
+pub fn value_f1(gold: &Value, predicted: &Value) -> f64 {
+    match (gold, predicted) {
+        (Value::String(g), Value::String(p)) => token_f1(g, p),
+        (Value::Number(g), Value::Number(p)) => {
+            let (g, p) = (g.as_f64().unwrap_or(f64::NAN), p.as_f64().unwrap_or(f64::NAN));
+            f64::from(u8::from((g - p).abs() <= 1e-9 * g.abs().max(1.0)))
+        }
+        (g, p) => f64::from(u8::from(g == p)),
+    }
+}
+
+impl fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "router: {}   examples: {}", self.router, self.examples)?;
+        writeln!(f, "tool-set accuracy   {:.1}%", 100.0 * self.tool_set_accuracy)?;
+        writeln!(f, "macro-F1            {:.3}", self.macro_f1)?;
+        writeln!(
+            f,
+            "no tool             precision {:.3}  recall {:.3}  (support {})",
+            self.no_tool.precision, self.no_tool.recall, self.no_tool.support
+        )?;
+        writeln!(f, "argument F1         {:.3}", self.argument_f1)?;
+        writeln!(
+            f,
+            "invalid calls       {:.2}% ({} of {})",
+            100.0 * self.invalid_call_rate,
+            self.invalid_calls,
+            self.predicted_calls
+        )?;
+        writeln!(f, "router errors       {}", self.router_errors)?;
+        writeln!(
+            f,
+            "latency             p50 {} µs  p99 {} µs  mean {:.0} µs",
+            self.latency_p50_us, self.latency_p99_us, self.latency_mean_us
+        )?;
+        writeln!(f, "\n{:<18} {:>9} {:>7} {:>6} {:>8}", "tool", "precision", "recall", "F1", "support")?;
+        for (tool, s) in &self.per_tool {
+            writeln!(
+                f,
+                "{tool:<18} {:>9.3} {:>7.3} {:>6.3} {:>8}",
+                s.precision, s.recall, s.f1, s.support
+            )?;
+        }
+        writeln!(f, "\n{:<32} {:>6} {:>6}", "argument", "F1", "count")?;
+        for (name, s) in &self.per_argument {
+            writeln!(f, "{name:<32} {:>6.3} {:>6}", s.f1, s.count)?;
+        }
+        writeln!(f, "\nconfusion (rows: expected, columns: predicted)")?;
+        let short: Vec<String> = self
+            .confusion
+            .labels
+            .iter()
+            .map(|l| l.chars().take(6).collect())
+            .collect();
+        write!(f, "{:<16}", "")?;
+        for s in &short {
+            write!(f, "{s:>7}")?;
+        }
+        writeln!(f)?;
+        for (label, row) in self.confusion.labels.iter().zip(&self.confusion.counts) {
+            write!(f, "{label:<16}")?;
+            for n in row {
+                write!(f, "{n:>7}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(name: &str, required: &str) -> ToolSpec {
+        ToolSpec {
+            name: name.into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "properties": {required: {"type": "string"}},
+                               "required": [required], "additionalProperties": false}),
+        }
+    }
+
+    fn example(query: &str, calls: Vec<ToolCall>) -> Example {
+        Example {
+            query: query.into(),
+            calls,
+            source: "test".into(),
+            meta: Value::Null,
+        }
+    }
+
+    fn prediction(calls: Vec<ToolCall>, latency_us: u64) -> Prediction {
+        Prediction {
+            calls,
+            error: None,
+            latency_us,
+        }
+    }
+
+    #[test]
+    fn token_f1_ignores_case_spacing_and_quotes() {
+        assert_eq!(token_f1("15% of 2850", "15 % of 2850"), 1.0);
+        assert_eq!(token_f1("New York", "new york"), 1.0);
+        assert!((token_f1("latest price of bitcoin", "bitcoin price") - 2.0 * 0.5 * 1.0 / 1.5).abs() < 1e-9);
+        assert_eq!(tokens("26.2 miles."), vec!["26.2", "miles"]);
+        assert_eq!(value_f1(&json!(26.2), &json!(26.2)), 1.0);
+        assert_eq!(value_f1(&json!(26.2), &json!(26)), 0.0);
+    }
+
+    #[test]
+    fn scores_a_small_run() {
+        let tools = vec![spec("weather", "location"), spec("calculator", "expression")];
+        let w = |loc: &str| ToolCall::new("weather", json!({"location": loc}));
+        let c = |e: &str| ToolCall::new("calculator", json!({"expression": e}));
+        let examples = vec![
+            example("weather in tokyo", vec![w("Tokyo")]),
+            example("2+2", vec![c("2+2")]),
+            example("hi", vec![]),
+            example("rain in new york and 3*3", vec![w("New York"), c("3*3")]),
+        ];
+        let predictions = vec![
+            prediction(vec![w("Tokyo")], 10),
+            prediction(vec![w("2+2")], 20),
+            prediction(vec![], 30),
+            prediction(vec![w("York"), c("3*3"), ToolCall::new("weather", json!({"place": 1}))], 40),
+        ];
+        let r = evaluate("test", &examples, &predictions, &tools);
+        assert_eq!(r.tool_set_accuracy, 0.75);
+        assert_eq!(r.no_tool.precision, 1.0);
+        assert_eq!(r.no_tool.recall, 1.0);
+        assert_eq!(r.per_tool["calculator"].recall, 0.5);
+        assert_eq!(r.per_tool["weather"].precision, 2.0 / 3.0);
+        assert_eq!(r.invalid_calls, 1);
+        assert_eq!(r.predicted_calls, 5);
+        // Tokyo 1.0, New York vs York 2/3, 3*3 1.0.
+        assert!((r.argument_f1 - (1.0 + 2.0 / 3.0 + 1.0) / 3.0).abs() < 1e-9);
+        assert_eq!(r.latency_p50_us, 30);
+        let calc = r.confusion.labels.iter().position(|l| l == "calculator").unwrap();
+        let weather = r.confusion.labels.iter().position(|l| l == "weather").unwrap();
+        assert_eq!(r.confusion.counts[calc][weather], 1);
+        assert_eq!(r.misses.len(), 1);
+        assert!(r.to_string().contains("tool-set accuracy   75.0%"));
+    }
+}
