@@ -69,6 +69,9 @@ async fn main() -> anyhow::Result<()> {
     let agent = Agent::builder(registry, Arc::new(router)).build();
 
     let run = agent.ask(&query).await?;
-    println!("{}", serde_json::to_string_pretty(&toolforge::agent::AskOutput::from(&run))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&toolforge::agent::AskOutput::from(&run))?
+    );
     Ok(())
 }

@@ -35,9 +35,15 @@ impl Tool for Sleeper {
         "Sleeps for a while."
     }
     async fn call(&self, args: SleepArgs) -> Result<Value, ToolError> {
-        self.events.lock().unwrap().push(format!("start {}", self.name));
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("start {}", self.name));
         tokio::time::sleep(Duration::from_millis(args.ms)).await;
-        self.events.lock().unwrap().push(format!("end {}", self.name));
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("end {}", self.name));
         Ok(json!({ "slept_ms": args.ms, "summary": format!("{} slept {} ms", self.name, args.ms) }))
     }
 }
@@ -100,13 +106,19 @@ fn call(tool: &str, args: Value) -> ToolCall {
 async fn executor_runs_independent_calls_concurrently() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let registry = registry(&events);
-    let calls = [call("slow_a", json!({"ms": 150})), call("slow_b", json!({"ms": 150}))];
+    let calls = [
+        call("slow_a", json!({"ms": 150})),
+        call("slow_b", json!({"ms": 150})),
+    ];
     let records = Executor::default().execute(&registry, &calls).await;
     assert!(records.iter().all(|r| r.error.is_none()), "{records:?}");
     let events = events.lock().unwrap().clone();
     // Both calls started before either finished: they overlapped.
     let first_end = events.iter().position(|e| e.starts_with("end")).unwrap();
-    let starts_before_end = events[..first_end].iter().filter(|e| e.starts_with("start")).count();
+    let starts_before_end = events[..first_end]
+        .iter()
+        .filter(|e| e.starts_with("start"))
+        .count();
     assert_eq!(starts_before_end, 2, "events: {events:?}");
     // Results keep the decision's order.
     assert_eq!(records[0].tool, "slow_a");
@@ -118,14 +130,23 @@ async fn a_slow_tool_times_out_without_failing_the_run() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let agent = Agent::builder(
         registry(&events),
-        Arc::new(Fixed(vec![call("slow_a", json!({"ms": 5_000})), call("slow_b", json!({"ms": 1}))])),
+        Arc::new(Fixed(vec![
+            call("slow_a", json!({"ms": 5_000})),
+            call("slow_b", json!({"ms": 1})),
+        ])),
     )
-    .executor(Executor::new(Duration::from_secs(10)).with_timeout("slow_a", Duration::from_millis(50)))
+    .executor(
+        Executor::new(Duration::from_secs(10)).with_timeout("slow_a", Duration::from_millis(50)),
+    )
     .build();
     let run = agent.ask("sleep please").await.unwrap();
     assert_eq!(run.calls[0].error.as_deref(), Some("timed out after 50 ms"));
     assert!(run.calls[1].output.is_some());
-    assert!(run.answer.contains("slow_a failed: timed out"), "{}", run.answer);
+    assert!(
+        run.answer.contains("slow_a failed: timed out"),
+        "{}",
+        run.answer
+    );
 }
 
 #[tokio::test]
@@ -142,8 +163,15 @@ async fn tool_errors_unknown_tools_and_bad_arguments_become_error_entries() {
     .build();
     let run = agent.ask("do things").await.unwrap();
     assert_eq!(run.calls[0].error.as_deref(), Some("the backend said no"));
-    assert_eq!(run.calls[1].error.as_deref(), Some("unknown tool `no_such_tool`"));
-    assert!(run.calls[2].error.as_deref().unwrap().starts_with("invalid arguments: ms"));
+    assert_eq!(
+        run.calls[1].error.as_deref(),
+        Some("unknown tool `no_such_tool`")
+    );
+    assert!(run.calls[2]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("invalid arguments: ms"));
     assert!(run.calls.iter().all(|c| c.output.is_none()));
 }
 
@@ -151,8 +179,16 @@ async fn tool_errors_unknown_tools_and_bad_arguments_become_error_entries() {
 async fn empty_and_oversized_queries_are_refused_clearly() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let agent = Agent::builder(registry(&events), Arc::new(Fixed(vec![]))).build();
-    assert_eq!(agent.ask("   ").await.unwrap_err().to_string(), "the query is empty");
-    assert!(agent.ask(&"x".repeat(20_000)).await.unwrap_err().to_string().contains("too long"));
+    assert_eq!(
+        agent.ask("   ").await.unwrap_err().to_string(),
+        "the query is empty"
+    );
+    assert!(agent
+        .ask(&"x".repeat(20_000))
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("too long"));
 }
 
 #[tokio::test]
@@ -160,10 +196,14 @@ async fn run_log_lines_round_trip_through_run_record_with_secrets_redacted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs").join("runs.jsonl");
     let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::new(JsonlRunLog::open(&path, Redactor::new(["hunter2-secret".to_string()])).unwrap());
-    let agent = Agent::builder(registry(&events), Arc::new(Fixed(vec![call("slow_b", json!({"ms": 1}))])))
-        .log_sink(sink)
-        .build();
+    let sink =
+        Arc::new(JsonlRunLog::open(&path, Redactor::new(["hunter2-secret".to_string()])).unwrap());
+    let agent = Agent::builder(
+        registry(&events),
+        Arc::new(Fixed(vec![call("slow_b", json!({"ms": 1}))])),
+    )
+    .log_sink(sink)
+    .build();
     let first = agent.ask("first run").await.unwrap();
     let second = agent.ask("my key is hunter2-secret").await.unwrap();
     let text = std::fs::read_to_string(&path).unwrap();

@@ -84,9 +84,9 @@ impl AutonomousTask {
         let valid: Vec<ToolCall> = calls
             .into_iter()
             .filter(|c| {
-                self.tools.spec(&c.tool).is_some_and(|spec| {
-                    spec.validate(&Value::Object(c.arguments.clone())).is_ok()
-                })
+                self.tools
+                    .spec(&c.tool)
+                    .is_some_and(|spec| spec.validate(&Value::Object(c.arguments.clone())).is_ok())
             })
             .take(self.limits.max_steps)
             .collect();
@@ -249,10 +249,16 @@ mod tests {
 
     #[test]
     fn lists_split_on_conjunctions() {
-        let clauses = split_goal("find flights to Lisbon; check the weather there and convert 200 usd to eur");
+        let clauses = split_goal(
+            "find flights to Lisbon; check the weather there and convert 200 usd to eur",
+        );
         assert_eq!(
             clauses,
-            vec!["find flights to Lisbon", "check the weather there", "convert 200 usd to eur"]
+            vec![
+                "find flights to Lisbon",
+                "check the weather there",
+                "convert 200 usd to eur"
+            ]
         );
     }
 }

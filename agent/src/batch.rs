@@ -81,7 +81,10 @@ fn parse_line(raw: RawLine, line_no: u64) -> (Value, Result<String, String>) {
         Err(e) => {
             return (
                 fallback_id,
-                Err(format!("line is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())),
+                Err(format!(
+                    "line is not valid UTF-8 (byte {})",
+                    e.utf8_error().valid_up_to()
+                )),
             )
         }
     };
@@ -149,7 +152,10 @@ pub async fn route_stream(
         let line = match query {
             Err(reason) => {
                 stats.errors += 1;
-                serde_json::to_string(&ErrorLine { id: &id, error: &reason })?
+                serde_json::to_string(&ErrorLine {
+                    id: &id,
+                    error: &reason,
+                })?
             }
             Ok(query) => {
                 let start = Instant::now();
@@ -204,7 +210,9 @@ mod tests {
 
     #[test]
     fn parses_objects_bare_text_and_reports_bad_lines() {
-        let mut input = b"{\"id\": \"a\", \"query\": \"2+2\"}\r\nhello there\n\n{\"id\": 7}\n{oops\n\xff\xfe\n".to_vec();
+        let mut input =
+            b"{\"id\": \"a\", \"query\": \"2+2\"}\r\nhello there\n\n{\"id\": 7}\n{oops\n\xff\xfe\n"
+                .to_vec();
         input.extend(vec![b'x'; MAX_LINE_BYTES + 10]);
         input.extend(b"\nlast");
         let parsed = lines(&input);
@@ -213,7 +221,11 @@ mod tests {
         assert_eq!(parsed[1], (Value::from(2), Ok("hello there".into())));
         assert_eq!(parsed[2].1, Err("empty line".into()));
         assert_eq!(parsed[3], (Value::from(7), Err("missing `query`".into())));
-        assert!(parsed[4].1.as_ref().unwrap_err().starts_with("invalid JSON"));
+        assert!(parsed[4]
+            .1
+            .as_ref()
+            .unwrap_err()
+            .starts_with("invalid JSON"));
         assert!(parsed[5].1.as_ref().unwrap_err().contains("UTF-8"));
         assert!(parsed[6].1.as_ref().unwrap_err().contains("limit"));
         assert_eq!(parsed[7], (Value::from(8), Ok("last".into())));

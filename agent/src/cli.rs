@@ -18,8 +18,10 @@ use crate::runtime::{build_agent, build_router, route_context};
 /// ToolForge: a tool-using agent whose router is learned from its own traffic.
 #[derive(Debug, Parser)]
 #[command(name = "toolforge", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Configuration: --config FILE, else $TOOLFORGE_CONFIG, else ./toolforge.toml, \
-else defaults. Set RUST_LOG=debug (or -v/-vv) for traces on stderr.")]
+#[command(
+    after_help = "Configuration: --config FILE, else $TOOLFORGE_CONFIG, else ./toolforge.toml, \
+else defaults. Set RUST_LOG=debug (or -v/-vv) for traces on stderr."
+)]
 pub struct Cli {
     /// TOML configuration file (router chain, model, tools, log, timeouts, LLM).
     #[arg(long, global = true, value_name = "FILE")]
@@ -144,7 +146,12 @@ async fn route(config: &AgentConfig, args: RouteArgs) -> anyhow::Result<ExitCode
     let span = tracing::info_span!("route_batch", router = %name);
     let _enter = span.enter();
     let stats = route_stream(router.as_ref(), &context, &mut input, &mut output).await?;
-    tracing::info!(lines = stats.lines, routed = stats.routed, errors = stats.errors, "batch done");
+    tracing::info!(
+        lines = stats.lines,
+        routed = stats.routed,
+        errors = stats.errors,
+        "batch done"
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -161,7 +168,11 @@ async fn ask(config: &AgentConfig, args: AskArgs) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "[router: {} | tools: {} | run {}]",
                 record.decision.router,
-                if tools.is_empty() { "none".to_string() } else { tools.join(", ") },
+                if tools.is_empty() {
+                    "none".to_string()
+                } else {
+                    tools.join(", ")
+                },
                 record.run_id
             );
         }
@@ -184,12 +195,21 @@ fn tools(config: &AgentConfig, args: ToolsArgs) -> anyhow::Result<ExitCode> {
                         .map(|k| {
                             let is_required =
                                 required.is_some_and(|r| r.iter().any(|v| v == k.as_str()));
-                            if is_required { k.clone() } else { format!("{k}?") }
+                            if is_required {
+                                k.clone()
+                            } else {
+                                format!("{k}?")
+                            }
                         })
                         .collect()
                 })
                 .unwrap_or_default();
-            println!("{:<16} ({}) {}", spec.name, params.join(", "), spec.description);
+            println!(
+                "{:<16} ({}) {}",
+                spec.name,
+                params.join(", "),
+                spec.description
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

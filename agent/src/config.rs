@@ -203,7 +203,10 @@ impl AgentConfig {
             self.log.path = PathBuf::from(path);
         }
         if let Some(flag) = get("TOOLFORGE_LOG") {
-            self.log.enabled = !matches!(flag.to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no");
+            self.log.enabled = !matches!(
+                flag.to_ascii_lowercase().as_str(),
+                "off" | "0" | "false" | "no"
+            );
         }
         if let Some(ms) = get("TOOLFORGE_TOOL_TIMEOUT_MS") {
             self.executor.tool_timeout_ms = ms.trim().parse().map_err(|_| ConfigError::Env {
@@ -266,8 +269,12 @@ mod tests {
             .unwrap();
         assert_eq!(config.router, "chain");
         assert!(!config.log.enabled);
-        let bad = config.apply_env(|var| (var == "TOOLFORGE_TOOL_TIMEOUT_MS").then(|| "soon".into()));
-        assert!(bad.unwrap_err().to_string().contains("TOOLFORGE_TOOL_TIMEOUT_MS"));
+        let bad =
+            config.apply_env(|var| (var == "TOOLFORGE_TOOL_TIMEOUT_MS").then(|| "soon".into()));
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("TOOLFORGE_TOOL_TIMEOUT_MS"));
     }
 
     #[test]

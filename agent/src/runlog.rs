@@ -72,9 +72,16 @@ impl Redactor {
 
 fn is_credential_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase().replace(['-', '_'], "");
-    ["apikey", "token", "secret", "password", "authorization", "bearer"]
-        .iter()
-        .any(|marker| key.contains(marker))
+    [
+        "apikey",
+        "token",
+        "secret",
+        "password",
+        "authorization",
+        "bearer",
+    ]
+    .iter()
+    .any(|marker| key.contains(marker))
 }
 
 /// An append-only JSON Lines file.

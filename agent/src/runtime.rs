@@ -83,7 +83,10 @@ pub fn build_executor(config: &AgentConfig) -> Executor {
 
 /// Built-in tools plus plugins, then `autonomous_task` over them. Plugins that
 /// fail to load are reported through `tracing` and skipped.
-pub fn build_registry(config: &AgentConfig, router: Arc<dyn Router>) -> anyhow::Result<ToolRegistry> {
+pub fn build_registry(
+    config: &AgentConfig,
+    router: Arc<dyn Router>,
+) -> anyhow::Result<ToolRegistry> {
     let mut registry = ToolRegistry::new();
     for tool in toolforge_tools::builtin_tools(&config.tools) {
         registry.register(tool)?;
@@ -125,6 +128,9 @@ pub fn build_agent(config: &AgentConfig, router_name: &str) -> anyhow::Result<Ag
 }
 
 /// The routing context (tool specs) of the configured tools.
-pub fn route_context(config: &AgentConfig, router: Arc<dyn Router>) -> anyhow::Result<RouteContext> {
+pub fn route_context(
+    config: &AgentConfig,
+    router: Arc<dyn Router>,
+) -> anyhow::Result<RouteContext> {
     Ok(RouteContext::new(build_registry(config, router)?.specs()))
 }

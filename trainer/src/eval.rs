@@ -181,10 +181,8 @@ pub fn evaluate(
         .map(|(i, l)| (l.clone(), i))
         .collect();
     let mut confusion = vec![vec![0usize; labels.len()]; labels.len()];
-    let mut counts: BTreeMap<String, (usize, usize, usize)> = tools
-        .iter()
-        .map(|t| (t.name.clone(), (0, 0, 0)))
-        .collect();
+    let mut counts: BTreeMap<String, (usize, usize, usize)> =
+        tools.iter().map(|t| (t.name.clone(), (0, 0, 0))).collect();
     let (mut none_tp, mut none_fp, mut none_fn) = (0, 0, 0);
     let mut exact = 0;
     let mut argument_scores: BTreeMap<String, (f64, usize)> = BTreeMap::new();
@@ -229,9 +227,13 @@ pub fn evaluate(
         }
         for call in &prediction.calls {
             predicted_calls += 1;
-            let valid = tools.iter().find(|t| t.name == call.tool).is_some_and(|spec| {
-                spec.validate(&Value::Object(call.arguments.clone())).is_ok()
-            });
+            let valid = tools
+                .iter()
+                .find(|t| t.name == call.tool)
+                .is_some_and(|spec| {
+                    spec.validate(&Value::Object(call.arguments.clone()))
+                        .is_ok()
+                });
             invalid_calls += usize::from(!valid);
         }
         let mut used = vec![false; prediction.calls.len()];
@@ -254,7 +256,10 @@ pub fn evaluate(
             keys.sort();
             keys.dedup();
             for key in keys {
-                let score = match (gold_call.arguments.get(key), predicted_call.arguments.get(key)) {
+                let score = match (
+                    gold_call.arguments.get(key),
+                    predicted_call.arguments.get(key),
+                ) {
                     (Some(g), Some(p)) => value_f1(g, p),
                     _ => 0.0,
                 };
@@ -294,7 +299,15 @@ pub fn evaluate(
         argument_f1: if n == 0 { 0.0 } else { sum / n as f64 },
         per_argument: argument_scores
             .into_iter()
-            .map(|(k, (s, c))| (k, ArgumentScore { f1: s / c as f64, count: c }))
+            .map(|(k, (s, c))| {
+                (
+                    k,
+                    ArgumentScore {
+                        f1: s / c as f64,
+                        count: c,
+                    },
+                )
+            })
             .collect(),
         invalid_call_rate: ratio(invalid_calls, predicted_calls),
         invalid_calls,
@@ -341,7 +354,12 @@ pub fn tokens(text: &str) -> Vec<String> {
         if !current.is_empty() {
             out.push(std::mem::take(&mut current));
         }
-        if !c.is_whitespace() && !matches!(c, '"' | '\'' | ',' | '?' | '!' | '.' | '“' | '”' | '‘' | '’') {
+        if !c.is_whitespace()
+            && !matches!(
+                c,
+                '"' | '\'' | ',' | '?' | '!' | '.' | '“' | '”' | '‘' | '’'
+            )
+        {
             out.push(c.to_string());
         }
     }
@@ -382,7 +400,10 @@ pub fn value_f1(gold: &Value, predicted: &Value) -> f64 {
     match (gold, predicted) {
         (Value::String(g), Value::String(p)) => token_f1(g, p),
         (Value::Number(g), Value::Number(p)) => {
-            let (g, p) = (g.as_f64().unwrap_or(f64::NAN), p.as_f64().unwrap_or(f64::NAN));
+            let (g, p) = (
+                g.as_f64().unwrap_or(f64::NAN),
+                p.as_f64().unwrap_or(f64::NAN),
+            );
             f64::from(u8::from((g - p).abs() <= 1e-9 * g.abs().max(1.0)))
         }
         (g, p) => f64::from(u8::from(g == p)),
@@ -392,7 +413,11 @@ pub fn value_f1(gold: &Value, predicted: &Value) -> f64 {
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "router: {}   examples: {}", self.router, self.examples)?;
-        writeln!(f, "tool-set accuracy   {:.1}%", 100.0 * self.tool_set_accuracy)?;
+        writeln!(
+            f,
+            "tool-set accuracy   {:.1}%",
+            100.0 * self.tool_set_accuracy
+        )?;
         writeln!(f, "macro-F1            {:.3}", self.macro_f1)?;
         writeln!(
             f,
@@ -413,7 +438,11 @@ impl fmt::Display for EvalReport {
             "latency             p50 {} µs  p99 {} µs  mean {:.0} µs",
             self.latency_p50_us, self.latency_p99_us, self.latency_mean_us
         )?;
-        writeln!(f, "\n{:<18} {:>9} {:>7} {:>6} {:>8}", "tool", "precision", "recall", "F1", "support")?;
+        writeln!(
+            f,
+            "\n{:<18} {:>9} {:>7} {:>6} {:>8}",
+            "tool", "precision", "recall", "F1", "support"
+        )?;
         for (tool, s) in &self.per_tool {
             writeln!(
                 f,
@@ -483,7 +512,10 @@ mod tests {
     fn token_f1_ignores_case_spacing_and_quotes() {
         assert_eq!(token_f1("15% of 2850", "15 % of 2850"), 1.0);
         assert_eq!(token_f1("New York", "new york"), 1.0);
-        assert!((token_f1("latest price of bitcoin", "bitcoin price") - 2.0 * 0.5 * 1.0 / 1.5).abs() < 1e-9);
+        assert!(
+            (token_f1("latest price of bitcoin", "bitcoin price") - 2.0 * 0.5 * 1.0 / 1.5).abs()
+                < 1e-9
+        );
         assert_eq!(tokens("26.2 miles."), vec!["26.2", "miles"]);
         assert_eq!(value_f1(&json!(26.2), &json!(26.2)), 1.0);
         assert_eq!(value_f1(&json!(26.2), &json!(26)), 0.0);
@@ -491,7 +523,10 @@ mod tests {
 
     #[test]
     fn scores_a_small_run() {
-        let tools = vec![spec("weather", "location"), spec("calculator", "expression")];
+        let tools = vec![
+            spec("weather", "location"),
+            spec("calculator", "expression"),
+        ];
         let w = |loc: &str| ToolCall::new("weather", json!({"location": loc}));
         let c = |e: &str| ToolCall::new("calculator", json!({"expression": e}));
         let examples = vec![
@@ -504,7 +539,14 @@ mod tests {
             prediction(vec![w("Tokyo")], 10),
             prediction(vec![w("2+2")], 20),
             prediction(vec![], 30),
-            prediction(vec![w("York"), c("3*3"), ToolCall::new("weather", json!({"place": 1}))], 40),
+            prediction(
+                vec![
+                    w("York"),
+                    c("3*3"),
+                    ToolCall::new("weather", json!({"place": 1})),
+                ],
+                40,
+            ),
         ];
         let r = evaluate("test", &examples, &predictions, &tools);
         assert_eq!(r.tool_set_accuracy, 0.75);
@@ -517,8 +559,18 @@ mod tests {
         // Tokyo 1.0, New York vs York 2/3, 3*3 1.0.
         assert!((r.argument_f1 - (1.0 + 2.0 / 3.0 + 1.0) / 3.0).abs() < 1e-9);
         assert_eq!(r.latency_p50_us, 30);
-        let calc = r.confusion.labels.iter().position(|l| l == "calculator").unwrap();
-        let weather = r.confusion.labels.iter().position(|l| l == "weather").unwrap();
+        let calc = r
+            .confusion
+            .labels
+            .iter()
+            .position(|l| l == "calculator")
+            .unwrap();
+        let weather = r
+            .confusion
+            .labels
+            .iter()
+            .position(|l| l == "weather")
+            .unwrap();
         assert_eq!(r.confusion.counts[calc][weather], 1);
         assert_eq!(r.misses.len(), 1);
         assert!(r.to_string().contains("tool-set accuracy   75.0%"));

@@ -28,7 +28,10 @@ pub fn confusion_svg(confusion: &Confusion, title: &str, path: &Path) -> Result<
     let cell = 56u32;
     let margin_left = 150u32;
     let margin_top = 150u32;
-    let size = (margin_left + cell * n as u32 + 20, margin_top + cell * n as u32 + 40);
+    let size = (
+        margin_left + cell * n as u32 + 20,
+        margin_top + cell * n as u32 + 40,
+    );
     let root = SVGBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
     let text = |s: &str, x: i32, y: i32, style: TextStyle| {
@@ -55,7 +58,11 @@ pub fn confusion_svg(confusion: &Confusion, title: &str, path: &Path) -> Result<
     for (r, row) in confusion.counts.iter().enumerate() {
         let total: usize = row.iter().sum();
         for (c, &count) in row.iter().enumerate() {
-            let share = if total == 0 { 0.0 } else { count as f64 / total as f64 };
+            let share = if total == 0 {
+                0.0
+            } else {
+                count as f64 / total as f64
+            };
             let shade = (255.0 * (1.0 - 0.85 * share)) as u8;
             let color = if r == c {
                 RGBColor(shade, 255u8.min(shade.saturating_add(40)), shade)
@@ -119,7 +126,10 @@ pub fn curves_svg(
     for (i, (name, points)) in series.iter().enumerate() {
         let color = palette[i % palette.len()];
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
             .map_err(|e| plot_error(path, e))?
             .label(*name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
@@ -149,7 +159,13 @@ mod tests {
         let svg = std::fs::read_to_string(&path).unwrap();
         assert!(svg.contains("<svg") && svg.contains("weather"));
         let curves = dir.path().join("curves.svg");
-        curves_svg("loss", "epoch", &[("train", vec![(0.0, 1.0), (1.0, 0.5)])], &curves).unwrap();
+        curves_svg(
+            "loss",
+            "epoch",
+            &[("train", vec![(0.0, 1.0), (1.0, 0.5)])],
+            &curves,
+        )
+        .unwrap();
         assert!(std::fs::read_to_string(&curves).unwrap().contains("train"));
     }
 }
