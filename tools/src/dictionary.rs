@@ -119,7 +119,9 @@ impl Tool for Dictionary {
             Err(e) => return Err(e.into()),
         };
         let entries: Vec<Entry> = serde_json::from_value(body).map_err(|e| {
-            ToolError::Failed(format!("Free Dictionary API sent a malformed response: {e}"))
+            ToolError::Failed(format!(
+                "Free Dictionary API sent a malformed response: {e}"
+            ))
         })?;
         let Some(first) = entries.first() else {
             return Err(not_found());

@@ -39,16 +39,42 @@ pub struct Language {
 /// (code, English name, other accepted names). Names compare case-insensitively.
 const LANGUAGES: &[(&str, &str, &[&str])] = &[
     ("en", "English", &["inglés", "anglais", "englisch"]),
-    ("es", "Spanish", &["español", "espanol", "castilian", "castellano"]),
+    (
+        "es",
+        "Spanish",
+        &["español", "espanol", "castilian", "castellano"],
+    ),
     ("fr", "French", &["français", "francais"]),
     ("de", "German", &["deutsch"]),
     ("it", "Italian", &["italiano"]),
     ("pt", "Portuguese", &["português", "portugues"]),
-    ("pt-BR", "Brazilian Portuguese", &["portuguese (brazil)", "português brasileiro"]),
+    (
+        "pt-BR",
+        "Brazilian Portuguese",
+        &["portuguese (brazil)", "português brasileiro"],
+    ),
     ("nl", "Dutch", &["nederlands", "flemish", "vlaams"]),
     ("ru", "Russian", &["русский", "russkiy"]),
-    ("zh", "Chinese", &["mandarin", "mandarin chinese", "中文", "汉语", "漢語", "普通话", "putonghua", "simplified chinese", "chinese (simplified)"]),
-    ("zh-Hant", "Traditional Chinese", &["chinese (traditional)", "繁體中文"]),
+    (
+        "zh",
+        "Chinese",
+        &[
+            "mandarin",
+            "mandarin chinese",
+            "中文",
+            "汉语",
+            "漢語",
+            "普通话",
+            "putonghua",
+            "simplified chinese",
+            "chinese (simplified)",
+        ],
+    ),
+    (
+        "zh-Hant",
+        "Traditional Chinese",
+        &["chinese (traditional)", "繁體中文"],
+    ),
     ("ja", "Japanese", &["日本語", "nihongo"]),
     ("ko", "Korean", &["한국어", "hangul"]),
     ("ar", "Arabic", &["العربية", "arabi"]),
@@ -61,7 +87,11 @@ const LANGUAGES: &[(&str, &str, &[&str])] = &[
     ("uk", "Ukrainian", &["українська", "ukrainska"]),
     ("cs", "Czech", &["čeština", "cestina"]),
     ("sk", "Slovak", &["slovenčina", "slovencina"]),
-    ("sl", "Slovenian", &["slovene", "slovenščina", "slovenscina"]),
+    (
+        "sl",
+        "Slovenian",
+        &["slovene", "slovenščina", "slovenscina"],
+    ),
     ("hr", "Croatian", &["hrvatski"]),
     ("sr", "Serbian", &["српски", "srpski"]),
     ("bs", "Bosnian", &["bosanski"]),
@@ -71,7 +101,17 @@ const LANGUAGES: &[(&str, &str, &[&str])] = &[
     ("hu", "Hungarian", &["magyar"]),
     ("el", "Greek", &["ελληνικά", "ellinika"]),
     ("sv", "Swedish", &["svenska"]),
-    ("nb", "Norwegian", &["norsk", "bokmål", "bokmal", "norwegian bokmål", "norwegian bokmal"]),
+    (
+        "nb",
+        "Norwegian",
+        &[
+            "norsk",
+            "bokmål",
+            "bokmal",
+            "norwegian bokmål",
+            "norwegian bokmal",
+        ],
+    ),
     ("da", "Danish", &["dansk"]),
     ("fi", "Finnish", &["suomi"]),
     ("is", "Icelandic", &["íslenska", "islenska"]),
@@ -257,7 +297,9 @@ impl Tool for Translate {
             .await
             .map_err(|e| self.api_error(e))?;
         if let Some(message) = response.get("error").and_then(Value::as_str) {
-            return Err(ToolError::Failed(format!("LibreTranslate error: {message}")));
+            return Err(ToolError::Failed(format!(
+                "LibreTranslate error: {message}"
+            )));
         }
         let response: TranslateResponse = serde_json::from_value(response).map_err(|e| {
             ToolError::Failed(format!("LibreTranslate sent a malformed response: {e}"))

@@ -47,11 +47,7 @@ impl Weather {
     pub fn new(weather: &EndpointConfig, geocoding: &EndpointConfig) -> Self {
         Self {
             forecast: HttpEndpoint::new("Open-Meteo forecast", weather, DEFAULT_WEATHER_BASE),
-            geocoding: HttpEndpoint::new(
-                "Open-Meteo geocoding",
-                geocoding,
-                DEFAULT_GEOCODING_BASE,
-            ),
+            geocoding: HttpEndpoint::new("Open-Meteo geocoding", geocoding, DEFAULT_GEOCODING_BASE),
         }
     }
 
@@ -312,7 +308,8 @@ struct DayForecast {
 
 impl DayForecast {
     fn condition(&self) -> &'static str {
-        self.weather_code.map_or("unknown conditions", wmo_condition)
+        self.weather_code
+            .map_or("unknown conditions", wmo_condition)
     }
 
     fn to_json(&self) -> Value {
@@ -359,7 +356,10 @@ enum DateSpec {
     /// Days after the forecast's first day (its "today").
     Offset(usize),
     /// The first such weekday from today on; `after_today` skips today itself.
-    Weekday { day: Weekday, after_today: bool },
+    Weekday {
+        day: Weekday,
+        after_today: bool,
+    },
     Iso(NaiveDate),
 }
 

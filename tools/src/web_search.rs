@@ -190,10 +190,7 @@ impl SearchProvider for BraveProvider {
             .endpoint
             .get_json(
                 "/res/v1/web/search",
-                &[
-                    ("q", query.to_string()),
-                    ("count", max_results.to_string()),
-                ],
+                &[("q", query.to_string()), ("count", max_results.to_string())],
                 &[
                     ("X-Subscription-Token", key.to_string()),
                     ("Accept", "application/json".to_string()),
@@ -231,8 +228,7 @@ fn brave_error(error: HttpError) -> ToolError {
                 .map(ToString::to_string)
         });
         if let Some(detail) = detail {
-            return if matches!(status, 401 | 403 | 422) && detail.to_lowercase().contains("token")
-            {
+            return if matches!(status, 401 | 403 | 422) && detail.to_lowercase().contains("token") {
                 ToolError::NotConfigured(format!(
                     "Brave Search rejected the API key (HTTP {status}): {detail}"
                 ))

@@ -235,8 +235,8 @@ pub(crate) fn encode_path_segment(segment: &str) -> String {
 /// Abbreviations whose trailing period does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
     "mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "no", "vs", "etc", "e.g", "i.e", "c", "ca",
-    "approx", "inc", "ltd", "co", "mt", "ft", "gen", "col", "lt", "sgt", "rev", "u.s", "u.k",
-    "fl", "b", "d",
+    "approx", "inc", "ltd", "co", "mt", "ft", "gen", "col", "lt", "sgt", "rev", "u.s", "u.k", "fl",
+    "b", "d",
 ];
 
 /// The first `max` sentences of a text (one when the first is already long),
@@ -291,7 +291,8 @@ mod tests {
 
     #[test]
     fn titles_are_normalized_and_encoded() {
-        assert_eq!(normalize_title("  marie   curie "), "Marie_Curie");
+        assert_eq!(normalize_title("  marie   curie "), "Marie_curie");
+        assert_eq!(normalize_title("éclair"), "Éclair");
         assert_eq!(encode_path_segment("AC/DC"), "AC%2FDC");
         assert_eq!(encode_path_segment("Zürich"), "Z%C3%BCrich");
         assert_eq!(encode_path_segment("C++_(x)"), "C%2B%2B_%28x%29");
@@ -299,7 +300,8 @@ mod tests {
 
     #[test]
     fn lead_takes_one_or_two_sentences() {
-        let text = "J. R. R. Tolkien was an English writer. He wrote The Hobbit. He taught at Oxford.";
+        let text =
+            "J. R. R. Tolkien was an English writer. He wrote The Hobbit. He taught at Oxford.";
         assert_eq!(
             lead_sentences(text, 2),
             "J. R. R. Tolkien was an English writer. He wrote The Hobbit."
@@ -309,7 +311,10 @@ mod tests {
             "Dr. Who (b. 1963) is a show."
         );
         assert_eq!(lead_sentences("No period here", 2), "No period here");
-        assert_eq!(lead_sentences("Version 1.5 shipped. Then 2.0.", 1), "Version 1.5 shipped.");
+        assert_eq!(
+            lead_sentences("Version 1.5 shipped. Then 2.0.", 1),
+            "Version 1.5 shipped."
+        );
         let long = format!("{} end. Second.", "word ".repeat(50));
         assert!(lead_sentences(&long, 2).ends_with("end."));
     }
