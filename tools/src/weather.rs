@@ -53,8 +53,10 @@ impl Weather {
 
     async fn geocode(&self, location: &str) -> Result<Place, ToolError> {
         let (name, qualifier) = match location.split_once(',') {
-            Some((name, rest)) => (name.trim(), Some(rest.trim()).filter(|q| !q.is_empty())),
-            None => (location, None),
+            Some((name, rest)) if !name.trim().is_empty() => {
+                (name.trim(), Some(rest.trim()).filter(|q| !q.is_empty()))
+            }
+            _ => (location, None),
         };
         let count = if qualifier.is_some() {
             QUALIFIED_CANDIDATES

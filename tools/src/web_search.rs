@@ -150,6 +150,8 @@ impl BraveProvider {
 
 #[derive(Debug, Deserialize)]
 struct BraveResponse {
+    /// Always present in real answers (`"search"`); required so that a foreign
+    /// body is reported as malformed instead of as "no results".
     #[serde(rename = "type")]
     #[allow(dead_code)]
     kind: String,
