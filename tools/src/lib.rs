@@ -6,7 +6,17 @@
 //! [`builtin_tools`] builds all of them from a [`ToolsConfig`].
 
 pub mod config;
+pub mod dictionary;
 pub mod fixture;
 pub mod http;
+pub mod translate;
+pub mod weather;
+pub mod web_search;
+pub mod wikipedia;
 
 pub use config::{EndpointConfig, SearchProvider, ToolsConfig};
+pub use dictionary::{Dictionary, DictionaryArgs};
+pub use translate::{lookup_language, Language, Translate, TranslateArgs};
+pub use weather::{Weather, WeatherArgs};
+pub use web_search::{BraveProvider, SearchResult, SearxngProvider, WebSearch, WebSearchArgs};
+pub use wikipedia::{Wikipedia, WikipediaArgs};
