@@ -46,6 +46,11 @@ pub enum Command {
     Ask(AskArgs),
     /// List the registered tools with their JSON schemas.
     Tools(ToolsArgs),
+    /// Evaluate a router on a labeled JSONL dataset ({"query", "calls": [...]} lines).
+    ///
+    /// Prints tool-set accuracy, macro-F1, per-tool precision/recall, no-tool
+    /// precision/recall, argument F1, invalid-call rate, latency and a confusion matrix.
+    Eval(EvalArgs),
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +76,22 @@ pub struct AskArgs {
     /// Print {"query", "router", "calls", "answer"} as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Router: chain, toolforge or regex.
+    #[arg(long, value_name = "NAME")]
+    pub router: Option<String>,
+    /// Labeled dataset (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Draw the confusion matrix as SVG to this file.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Route(args) => route(&config, args).await,
         Command::Ask(args) => ask(&config, args).await,
         Command::Tools(args) => tools(&config, args),
+        Command::Eval(args) => eval(&config, args).await,
     }
 }
 
@@ -176,6 +198,28 @@ async fn ask(config: &AgentConfig, args: AskArgs) -> anyhow::Result<ExitCode> {
                 record.run_id
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn eval(config: &AgentConfig, args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let name = args.router.unwrap_or_else(|| config.router.clone());
+    let router = build_router(&name, config)?;
+    let context = route_context(config, router.clone())?;
+    let examples = toolforge_trainer::read_examples(&args.data)?;
+    anyhow::ensure!(!examples.is_empty(), "{} holds no examples", args.data.display());
+    let predictions =
+        toolforge_trainer::eval::predict(router.as_ref(), &context, &examples, io::stderr().is_terminal())
+            .await;
+    let report = toolforge_trainer::evaluate(&name, &examples, &predictions, &context.tools);
+    println!("{report}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!("{name} on {}", args.data.display());
+        toolforge_trainer::plot::confusion_svg(&report.confusion, &title, path)?;
     }
     Ok(ExitCode::SUCCESS)
 }
