@@ -240,8 +240,7 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 fn normalize(expression: &str) -> String {
     let mut s = expression
         .to_lowercase()
-        .replace('×', "*")
-        .replace('·', "*")
+        .replace(['×', '·'], "*")
         .replace('÷', "/")
         .replace(['−', '–'], "-")
         .replace('π', " pi ")
@@ -1070,7 +1069,7 @@ mod tests {
         assert_eq!(ev("floor(2.7)"), 2.0);
         assert_eq!(ev("ceil(2.1)"), 3.0);
         assert_eq!(ev("round(2.5)"), 3.0);
-        assert_eq!(ev("round(3.14159, 2)"), 3.14);
+        assert_eq!(ev("round(2.71828, 2)"), 2.72);
         assert_eq!(ev("factorial(5)"), 120.0);
         assert_eq!(ev("5!"), 120.0);
         assert_eq!(ev("0!"), 1.0);

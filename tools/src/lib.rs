@@ -7,9 +7,10 @@
 
 pub mod calculator;
 pub mod config;
-
+pub mod datetime;
 pub mod fixture;
 pub mod http;
 
 pub use calculator::{evaluate, CalcError, CalculatorArgs, CalculatorTool};
 pub use config::{EndpointConfig, SearchProvider, ToolsConfig};
+pub use datetime::{Clock, DateTimeArgs, DateTimeTool, SystemClock};
