@@ -8,5 +8,7 @@
 pub mod config;
 pub mod fixture;
 pub mod http;
+pub mod units;
 
 pub use config::{EndpointConfig, SearchProvider, ToolsConfig};
+pub use units::{ExchangeRate, FrankfurterRates, RatesProvider, UnitConverter, UnitConverterArgs};
