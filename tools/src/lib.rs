@@ -8,7 +8,9 @@
 pub mod config;
 pub mod fixture;
 pub mod http;
+pub mod plugin;
 pub mod units;
 
 pub use config::{EndpointConfig, SearchProvider, ToolsConfig};
+pub use plugin::{load_plugins, PluginError, PluginTool, TOOLFORGE_PLUGIN_ABI_VERSION};
 pub use units::{ExchangeRate, FrankfurterRates, RatesProvider, UnitConverter, UnitConverterArgs};

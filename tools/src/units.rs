@@ -185,7 +185,7 @@ fn display_money(value: f64) -> String {
     if magnitude == 0.0 || !value.is_finite() {
         return "0".to_string();
     }
-    if magnitude < 1e-6 || magnitude >= 1e15 {
+    if !(1e-6..1e15).contains(&magnitude) {
         return display_number(value);
     }
     let text = format!("{:.*}", decimals_for(magnitude).max(2), value);

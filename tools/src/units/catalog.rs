@@ -242,7 +242,7 @@ static DEFS: &[Def] = &[
         Length,
         "parsec",
         "parsecs",
-        3.085_677_581_491_367_3e16,
+        3.085_677_581_491_367e16,
         &["pc"],
     ),
     // Mass.
@@ -749,18 +749,22 @@ const IMPERIAL_WORDS: &[&str] = &["imperial", "imp", "uk", "british", "brit"];
 /// Words that select the US variant, which is already the default ("us gallon", "liquid pint").
 const US_WORDS: &[&str] = &["us", "american", "liquid", "customary"];
 
-struct Table {
-    units: HashMap<String, Unit>,
-    /// Aliases claimed by two different units (must stay empty; checked by tests).
-    collisions: Vec<String>,
+static TABLE: LazyLock<HashMap<String, Unit>> = LazyLock::new(build_table);
+
+/// Every catalog row with the normalised texts it answers to.
+fn catalog_keys() -> impl Iterator<Item = (&'static Def, Vec<String>)> {
+    DEFS.iter().chain(CURRENCIES).map(|def| {
+        let mut keys = vec![normalise(def.name), normalise(def.plural)];
+        keys.extend(def.aliases.iter().map(|a| normalise(a)));
+        keys.sort();
+        keys.dedup();
+        (def, keys)
+    })
 }
 
-static TABLE: LazyLock<Table> = LazyLock::new(build_table);
-
-fn build_table() -> Table {
-    let mut units: HashMap<String, Unit> = HashMap::new();
-    let mut collisions = Vec::new();
-    for def in DEFS.iter().chain(CURRENCIES) {
+fn build_table() -> HashMap<String, Unit> {
+    let mut units = HashMap::new();
+    for (def, keys) in catalog_keys() {
         let unit = Unit {
             name: def.name.to_string(),
             plural: def.plural.to_string(),
@@ -768,24 +772,11 @@ fn build_table() -> Table {
             category: def.category,
             scale: def.scale,
         };
-        let mut keys = vec![normalise(def.name), normalise(def.plural)];
-        keys.extend(def.aliases.iter().map(|a| normalise(a)));
-        keys.sort();
-        keys.dedup();
         for key in keys {
-            if let Some(previous) = units.insert(key.clone(), unit.clone()) {
-                if previous.name != unit.name {
-                    collisions.push(key);
-                }
-            }
+            units.insert(key, unit.clone());
         }
     }
-    Table { units, collisions }
-}
-
-/// Aliases that resolve to more than one unit (a catalog bug; empty in a correct build).
-pub fn alias_collisions() -> Vec<String> {
-    TABLE.collisions.clone()
+    units
 }
 
 /// Canonicalises user text: lowercase, one space between words, superscripts and
@@ -826,7 +817,7 @@ pub fn parse_unit(raw: &str, field: &'static str) -> Result<Unit, UnitError> {
 }
 
 fn lookup(text: &str) -> Option<Unit> {
-    let units = &TABLE.units;
+    let units = &*TABLE;
     units.get(text).cloned().or_else(|| {
         // Abbreviations pluralised with a bare "s" ("kms", "hrs").
         text.strip_suffix('s')
@@ -1014,7 +1005,16 @@ mod tests {
 
     #[test]
     fn catalog_has_no_ambiguous_aliases() {
-        assert!(alias_collisions().is_empty(), "{:?}", alias_collisions());
+        let mut owner: HashMap<String, &str> = HashMap::new();
+        let mut collisions = Vec::new();
+        for (def, keys) in catalog_keys() {
+            for key in keys {
+                if let Some(previous) = owner.insert(key.clone(), def.name) {
+                    collisions.push(format!("{key}: {previous} / {}", def.name));
+                }
+            }
+        }
+        assert!(collisions.is_empty(), "{collisions:?}");
     }
 
     #[test]
@@ -1076,6 +1076,25 @@ mod tests {
             ("cups", "cup"),
             ("acres", "acre"),
             ("ha", "hectare"),
+            ("cu ft", "cubic foot"),
+            ("cubic feet", "cubic foot"),
+            ("sq. ft.", "square foot"),
+            ("km squared", "square kilometer"),
+            ("miles an hour", "mile per hour"),
+            ("kilometres per hour", "kilometer per hour"),
+            ("U.S. gallons", "gallon"),
+            ("US fl oz", "fluid ounce"),
+            ("imperial fl oz", "imperial fluid ounce"),
+            ("uk ton", "long ton"),
+            ("nautical miles", "nautical mile"),
+            ("light-years", "light year"),
+            ("ºF", "fahrenheit"),
+            ("Fahrenheit", "fahrenheit"),
+            ("°celsius", "celsius"),
+            ("kelvins", "kelvin"),
+            ("KiB", "kibibyte"),
+            ("month", "month"),
+            ("gradians", "gradian"),
         ];
         for (text, name) in cases {
             assert_eq!(unit(text).name, name, "{text}");
