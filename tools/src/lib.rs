@@ -17,7 +17,9 @@ pub mod datetime;
 pub mod dictionary;
 pub mod fixture;
 pub mod http;
+pub mod plugin;
 pub mod translate;
+pub mod units;
 pub mod weather;
 pub mod web_search;
 pub mod wikipedia;
@@ -30,7 +32,9 @@ pub use calculator::{evaluate, CalcError, CalculatorArgs, CalculatorTool};
 pub use config::{EndpointConfig, SearchProvider, ToolsConfig};
 pub use datetime::{Clock, DateTimeArgs, DateTimeTool, SystemClock};
 pub use dictionary::{Dictionary, DictionaryArgs};
+pub use plugin::{load_plugins, PluginError, PluginTool, TOOLFORGE_PLUGIN_ABI_VERSION};
 pub use translate::{lookup_language, Language, Translate, TranslateArgs};
+pub use units::{ExchangeRate, FrankfurterRates, RatesProvider, UnitConverter, UnitConverterArgs};
 pub use weather::{Weather, WeatherArgs};
 pub use web_search::{BraveProvider, SearchResult, SearxngProvider, WebSearch, WebSearchArgs};
 pub use wikipedia::{Wikipedia, WikipediaArgs};
@@ -45,5 +49,6 @@ pub fn builtin_tools(config: &ToolsConfig) -> Vec<Arc<dyn DynTool>> {
         Arc::new(Translate::new(&config.translate)),
         Arc::new(Dictionary::new(&config.dictionary)),
         Arc::new(DateTimeTool::new()),
+        Arc::new(UnitConverter::new(&config.currency)),
     ]
 }
