@@ -1,4 +1,4 @@
-//! ToolForge routing stages: the regex heuristic, the ToolForge model and chains with fallback.
+//! placeholder
 
 pub mod regex_router;
 pub use regex_router::RegexRouter;

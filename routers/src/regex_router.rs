@@ -80,6 +80,8 @@ const DIRECT_MARGIN: f64 = 0.05;
 /// A weaker tool is tried when the winner's arguments cannot be built, if it is
 /// at most this far behind.
 const FALLBACK_SPAN: f64 = 0.3;
+/// A weaker tool is only tried from this weight on.
+const MIN_FALLBACK_WEIGHT: f64 = 0.8;
 /// More candidate parts than this and the query is not split.
 const MAX_PIECES: usize = 8;
 
@@ -160,7 +162,7 @@ impl Splitter {
             }
             start = m.end();
             if pieces.len() >= MAX_PIECES {
-                return vec![0..text.len()];
+                return std::iter::once(0..text.len()).collect();
             }
         }
         if start < text.len() {
@@ -184,6 +186,13 @@ enum Choice {
     Nothing,
 }
 
+/// Clamps to [0, 1] and rounds to 4 decimals (stable, readable logs).
+fn round(confidence: f64) -> f64 {
+    (confidence.clamp(0.0, 1.0) * 10_000.0).round() / 10_000.0
+}
+
+/// Confidence of a winning rule: its weight, lowered when a rival is close
+/// (down to 60% of the weight on a tie; no penalty from a 0.25 lead on).
 fn confidence(weight: f64, runner_up: f64) -> f64 {
     let margin = (weight - runner_up).max(0.0);
     let closeness = (1.0 - margin / 0.25).clamp(0.0, 1.0);
@@ -343,7 +352,7 @@ impl Inner {
         Some(RouteDecision {
             calls,
             router: NAME.to_string(),
-            confidence: Some(confidence.clamp(0.0, 1.0)),
+            confidence: Some(round(confidence)),
         })
     }
 
@@ -393,7 +402,9 @@ impl Inner {
             let Owner::Tool(t) = hit.owner else {
                 continue;
             };
-            if hit.weight < top.weight - FALLBACK_SPAN {
+            if hit.owner != top.owner
+                && (hit.weight < top.weight - FALLBACK_SPAN || hit.weight < MIN_FALLBACK_WEIGHT)
+            {
                 break;
             }
             let tool = &self.compiled.tools[t];

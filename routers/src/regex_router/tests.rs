@@ -887,11 +887,3 @@ fn default_rules_file_is_valid() {
         assert!(names.contains(&tool), "{tool} missing");
     }
 }
-
-#[test]
-fn debug_print() {
-    let queries = std::env::var("Q").unwrap_or_default();
-    for q in queries.split('|').filter(|q| !q.is_empty()) {
-        println!("{q:?} -> {}", serde_json::to_string(&route(q)).unwrap());
-    }
-}

@@ -222,9 +222,9 @@ fn date(value: &str) -> String {
         .trim_start_matches("next ")
         .trim();
     match lower {
-        "tonight" | "this morning" | "this afternoon" | "this evening" | "now" | "right now" => {
-            "today".to_string()
-        }
+        "tonight" | "tonite" | "this morning" | "this afternoon" | "this evening" | "now"
+        | "right now" => "today".to_string(),
+        "tmrw" | "tmr" | "tomorow" | "tommorow" | "tommorrow" | "2morrow" => "tomorrow".to_string(),
         other => other.to_string(),
     }
 }
