@@ -11,7 +11,7 @@
 //! for tool in toolforge_tools::builtin_tools(&Default::default()) {
 //!     registry.register(tool)?;
 //! }
-//! let agent = Agent::builder(registry, Arc::new(RegexRouter::builtin()?)).build();
+//! let agent = Agent::builder(registry, Arc::new(RegexRouter::builtin())).build();
 //! let run = agent.ask("what's 15% of 2850").await?;
 //! println!("{}", run.answer);
 //! # Ok(()) }

@@ -40,7 +40,7 @@ pub fn build_router(name: &str, config: &AgentConfig) -> anyhow::Result<Arc<dyn 
                     RegexRouter::with_extra_rules(&extra)
                         .with_context(|| format!("loading regex rules {}", path.display()))?
                 }
-                None => RegexRouter::builtin().context("loading the built-in regex rules")?,
+                None => RegexRouter::try_builtin().context("loading the built-in regex rules")?,
             };
             Ok(Arc::new(router))
         }

@@ -1,9 +1,15 @@
 //! ToolForge routing stages. Each implements [`toolforge_core::Router`] and may
 //! abstain; a [`ChainRouter`] asks its stages in order, taking the first decision
 //! that clears its stage's confidence threshold.
+//!
+//! - [`RegexRouter`]: the heuristic baseline, rules in a TOML data file users can extend;
+//! - [`ToolForgeRouter`]: the learned router model;
+//! - [`ChainRouter`]: stages with thresholds and time budgets, e.g. model then regex.
 
 pub mod chain;
+pub mod regex_router;
 pub mod toolforge_model;
 
 pub use chain::{ChainRouter, ChainStage};
+pub use regex_router::RegexRouter;
 pub use toolforge_model::ToolForgeRouter;
