@@ -26,7 +26,7 @@ pub struct Cli {
     /// TOML configuration file (router chain, model, tools, log, timeouts, LLM).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// More log output on stderr (-v info, -vv debug).
+    /// More log output on stderr (-v info, -vv debug; errors only by default).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -126,7 +126,7 @@ pub fn main() -> ExitCode {
 
 fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        0 => "error",
         1 => "info",
         _ => "debug",
     };
@@ -135,6 +135,7 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .try_init();
 }
 
@@ -207,10 +208,18 @@ async fn eval(config: &AgentConfig, args: EvalArgs) -> anyhow::Result<ExitCode> 
     let router = build_router(&name, config)?;
     let context = route_context(config, router.clone())?;
     let examples = toolforge_trainer::read_examples(&args.data)?;
-    anyhow::ensure!(!examples.is_empty(), "{} holds no examples", args.data.display());
-    let predictions =
-        toolforge_trainer::eval::predict(router.as_ref(), &context, &examples, io::stderr().is_terminal())
-            .await;
+    anyhow::ensure!(
+        !examples.is_empty(),
+        "{} holds no examples",
+        args.data.display()
+    );
+    let predictions = toolforge_trainer::eval::predict(
+        router.as_ref(),
+        &context,
+        &examples,
+        io::stderr().is_terminal(),
+    )
+    .await;
     let report = toolforge_trainer::evaluate(&name, &examples, &predictions, &context.tools);
     println!("{report}");
     if let Some(path) = &args.json {

@@ -65,7 +65,7 @@ pub fn confusion_svg(confusion: &Confusion, title: &str, path: &Path) -> Result<
             };
             let shade = (255.0 * (1.0 - 0.85 * share)) as u8;
             let color = if r == c {
-                RGBColor(shade, 255u8.min(shade.saturating_add(40)), shade)
+                RGBColor(shade, shade.saturating_add(40), shade)
             } else {
                 RGBColor(255, shade, shade)
             };

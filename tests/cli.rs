@@ -1,0 +1,267 @@
+//! End-to-end tests of the `toolforge` binary: `route` obeys the contract line for
+//! line (including error lines for bad input), `ask --json` runs the whole agent
+//! offline, and `tools --json` lists the nine tools with generated schemas.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn toolforge(args: &[&str], stdin: Option<&[u8]>, log: &std::path::Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_toolforge"))
+        .args(args)
+        .env("TOOLFORGE_LOG_PATH", log)
+        .env_remove("TOOLFORGE_CONFIG")
+        .env_remove("TOOLFORGE_ROUTER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn toolforge");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().expect("toolforge output")
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn route_answers_every_line_in_order_with_errors_for_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = Vec::new();
+    input.extend(b"{\"id\": \"q1\", \"query\": \"what's 15% of 2850\"}\n");
+    input.extend(b"say hello in Japanese\n");
+    input.extend(b"{\"id\": 3, \"query\": \n");
+    input.extend(b"{\"id\": 4}\n");
+    input.extend(b"\n");
+    input.extend(b"\xff\xfe bad bytes\n");
+    input.extend(vec![b'a'; 1_048_576]);
+    input.extend(b"\n{\"id\": [8], \"query\": \"hi there\"}\n");
+    input.extend(b"{\"id\": 9, \"query\": \"compare React vs Vue for 2026\"}");
+    let output = toolforge(
+        &["route", "--router", "regex"],
+        Some(&input),
+        &dir.path().join("log"),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 9);
+
+    assert_eq!(lines[0]["id"], "q1");
+    assert_eq!(lines[0]["query"], "what's 15% of 2850");
+    assert_eq!(lines[0]["calls"][0]["tool"], "calculator");
+    assert_eq!(lines[0]["router"], "regex");
+    assert!(lines[0]["confidence"].as_f64().unwrap() > 0.0);
+    assert!(lines[0]["latency_us"].is_u64());
+
+    assert_eq!(lines[1]["id"], 2);
+    assert_eq!(lines[1]["calls"][0]["tool"], "translate");
+    assert_eq!(
+        lines[1]["calls"][0]["arguments"]["target_language"],
+        "Japanese"
+    );
+
+    for (i, needle) in [
+        (2, "invalid JSON"),
+        (3, "missing `query`"),
+        (4, "empty line"),
+        (5, "UTF-8"),
+        (6, "limit"),
+    ] {
+        let error = lines[i]["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("line {i}: {}", lines[i]));
+        assert!(error.contains(needle), "line {i}: {error}");
+        assert!(lines[i].get("calls").is_none());
+    }
+    assert_eq!(lines[3]["id"], 4);
+    assert_eq!(lines[7]["id"], serde_json::json!([8]));
+    assert_eq!(lines[7]["calls"], serde_json::json!([]));
+    assert_eq!(lines[8]["calls"][0]["tool"], "autonomous_task");
+}
+
+#[test]
+fn route_reads_and_writes_files_and_chain_falls_back_to_regex() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let out = dir.path().join("out.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\": 1, \"query\": \"convert 26.2 miles to kilometers\"}\n",
+    )
+    .unwrap();
+    let model_dir = dir.path().join("no-model");
+    let output = Command::new(env!("CARGO_BIN_EXE_toolforge"))
+        .args(["route", "--router", "chain", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .env("TOOLFORGE_MODEL_DIR", &model_dir)
+        .env("TOOLFORGE_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let line: Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
+    assert_eq!(line["router"], "regex");
+    assert_eq!(line["calls"][0]["arguments"]["value"], 26.2);
+}
+
+#[test]
+fn ask_json_runs_the_agent_offline_and_logs_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let output = toolforge(
+        &["ask", "--json", "--router", "regex", "what's 15% of 2850"],
+        None,
+        &log,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["query"], "what's 15% of 2850");
+    assert_eq!(answer["router"], "regex");
+    assert_eq!(answer["calls"][0]["tool"], "calculator");
+    assert_eq!(answer["calls"][0]["output"]["value"], 427.5);
+    assert!(answer["answer"].as_str().unwrap().contains("427.5"));
+    let logged: toolforge::core::RunRecord =
+        serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    assert_eq!(logged.query, "what's 15% of 2850");
+    assert_eq!(logged.calls[0].output.as_ref().unwrap()["value"], 427.5);
+}
+
+#[test]
+fn ask_answers_the_offline_show_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, f64); 4] = [
+        (
+            "convert 26.2 miles to kilometers",
+            "unit_converter",
+            42.1648128,
+        ),
+        ("what's 98.6 F in C", "unit_converter", 37.0),
+        ("how many cups in a gallon", "unit_converter", 16.0),
+        ("sqrt of 44567", "calculator", 211.108976597),
+    ];
+    for (query, tool, value) in cases {
+        let output = toolforge(&["ask", "--json", query], None, &dir.path().join("log"));
+        let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(answer["calls"][0]["tool"], tool, "{query}");
+        let got = answer["calls"][0]["output"]["value"].as_f64().unwrap();
+        assert!((got - value).abs() < 1e-6, "{query}: {got}");
+    }
+    let output = toolforge(
+        &["ask", "--json", "what time is it in Nairobi"],
+        None,
+        &dir.path().join("log"),
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["calls"][0]["tool"], "datetime");
+    assert_eq!(answer["calls"][0]["output"]["timezone"], "Africa/Nairobi");
+}
+
+#[test]
+fn ask_with_unreachable_network_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("toolforge.toml");
+    std::fs::write(
+        &config,
+        "[tools.wikipedia]\nbase_url = \"http://127.0.0.1:9\"\nretries = 0\ntimeout_ms = 500\n",
+    )
+    .unwrap();
+    let output = toolforge(
+        &[
+            "ask",
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+            "who was Napoleon",
+        ],
+        None,
+        &dir.path().join("log"),
+    );
+    assert!(output.status.success());
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["calls"][0]["tool"], "wikipedia");
+    assert!(answer["calls"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("unreachable"));
+    assert!(answer["answer"]
+        .as_str()
+        .unwrap()
+        .contains("wikipedia failed"));
+}
+
+#[test]
+fn tools_json_lists_the_nine_tools_with_generated_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = toolforge(&["tools", "--json"], None, &dir.path().join("log"));
+    let specs: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = specs.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for tool in [
+        "web_search",
+        "calculator",
+        "weather",
+        "wikipedia",
+        "translate",
+        "dictionary",
+        "datetime",
+        "unit_converter",
+        "autonomous_task",
+    ] {
+        assert!(names.contains(&tool), "{tool} missing from {names:?}");
+    }
+    let converter = specs
+        .iter()
+        .find(|s| s["name"] == "unit_converter")
+        .unwrap();
+    assert_eq!(
+        converter["parameters"]["properties"]["value"]["type"],
+        "number"
+    );
+    let mut required: Vec<&str> = converter["parameters"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    required.sort();
+    assert_eq!(required, ["from_unit", "to_unit", "value"]);
+}
+
+#[test]
+fn bad_router_name_and_bad_config_fail_with_clear_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = toolforge(
+        &["route", "--router", "magic"],
+        Some(b"hi\n"),
+        &dir.path().join("log"),
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown router `magic`"));
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "router = [").unwrap();
+    let output = toolforge(
+        &["tools", "--config", config.to_str().unwrap()],
+        None,
+        &dir.path().join("log"),
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid config"));
+}
