@@ -265,3 +265,15 @@ fn bad_router_name_and_bad_config_fail_with_clear_messages() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid config"));
 }
+
+#[test]
+fn committed_tool_specs_fixture_matches_the_live_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = toolforge(&["tools", "--json"], None, &dir.path().join("log"));
+    let live: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let fixture: Value = serde_json::from_str(include_str!("fixtures/tool_specs.json")).unwrap();
+    assert_eq!(
+        live, fixture,
+        "regenerate with: cargo run -- tools --json > tests/fixtures/tool_specs.json"
+    );
+}
