@@ -39,6 +39,26 @@ impl HttpError {
     }
 }
 
+/// A failed single attempt of [`HttpEndpoint::post_json_once`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptFailure {
+    pub error: HttpError,
+    /// The delay the server asked for in `Retry-After`, if any.
+    pub retry_after: Option<Duration>,
+    /// Whether trying again may help (429, 5xx, connection failures).
+    pub retryable: bool,
+}
+
+impl AttemptFailure {
+    fn new(error: HttpError, retry_after: Option<Duration>, retryable: bool) -> Self {
+        Self {
+            error,
+            retry_after,
+            retryable,
+        }
+    }
+}
+
 impl From<HttpError> for ToolError {
     fn from(e: HttpError) -> Self {
         match e {
@@ -131,6 +151,21 @@ impl HttpEndpoint {
             .await
     }
 
+    /// One POST attempt with query parameters and no retries, for callers that run
+    /// their own retry policy (e.g. rotating API keys): a failure carries the
+    /// server's `Retry-After` delay, which [`HttpError`] cannot.
+    pub async fn post_json_once(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: &Value,
+        headers: &[(&str, String)],
+    ) -> Result<Value, AttemptFailure> {
+        let url = format!("{}{}", self.base_url, path);
+        self.attempt(&Method::POST, &url, query, headers, Some(body), 0)
+            .await
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -142,51 +177,71 @@ impl HttpEndpoint {
         let url = format!("{}{}", self.base_url, path);
         let mut attempt = 0;
         loop {
-            let mut request = self.client.request(method.clone(), &url).query(query);
-            for (name, value) in headers {
-                request = request.header(*name, value);
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let span = tracing::debug_span!("http", service = %self.service, attempt);
-            let _guard = span.enter();
-            let outcome = request.send().await;
-            drop(_guard);
-            let retry_in = match outcome {
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = retry_after(&response);
-                    if status.is_success() {
-                        let text = response.text().await.map_err(|e| self.network(e))?;
-                        return serde_json::from_str(&text).map_err(|e| HttpError::Malformed {
-                            service: self.service.clone(),
-                            message: e.to_string(),
-                        });
-                    }
-                    let body = response.text().await.unwrap_or_default();
-                    let error = HttpError::Status {
-                        service: self.service.clone(),
-                        status: status.as_u16(),
-                        body: truncate(&body, 300),
-                    };
-                    if !retryable(status) || attempt >= self.retries {
-                        return Err(error);
-                    }
-                    retry_after.unwrap_or_else(|| self.backoff * 2u32.pow(attempt))
-                }
-                Err(e) => {
-                    let error = self.network(e);
-                    if attempt >= self.retries {
-                        return Err(error);
-                    }
-                    self.backoff * 2u32.pow(attempt)
-                }
+            let failure = match self
+                .attempt(&method, &url, query, headers, body, attempt)
+                .await
+            {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
             };
+            if !failure.retryable || attempt >= self.retries {
+                return Err(failure.error);
+            }
+            let retry_in = failure
+                .retry_after
+                .unwrap_or_else(|| self.backoff * 2u32.pow(attempt));
             attempt += 1;
             tracing::debug!(service = %self.service, attempt, ?retry_in, "retrying");
             tokio::time::sleep(retry_in.min(MAX_RETRY_AFTER)).await;
         }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, String)],
+        body: Option<&Value>,
+        attempt: u32,
+    ) -> Result<Value, AttemptFailure> {
+        let mut request = self.client.request(method.clone(), url).query(query);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let span = tracing::debug_span!("http", service = %self.service, attempt);
+        let _guard = span.enter();
+        let outcome = request.send().await;
+        drop(_guard);
+        let response = match outcome {
+            Ok(response) => response,
+            Err(e) => return Err(AttemptFailure::new(self.network(e), None, true)),
+        };
+        let status = response.status();
+        let retry_after = retry_after(&response);
+        if status.is_success() {
+            let text = response
+                .text()
+                .await
+                .map_err(|e| AttemptFailure::new(self.network(e), None, false))?;
+            return serde_json::from_str(&text).map_err(|e| {
+                let error = HttpError::Malformed {
+                    service: self.service.clone(),
+                    message: e.to_string(),
+                };
+                AttemptFailure::new(error, None, false)
+            });
+        }
+        let body = response.text().await.unwrap_or_default();
+        let error = HttpError::Status {
+            service: self.service.clone(),
+            status: status.as_u16(),
+            body: truncate(&body, 300),
+        };
+        Err(AttemptFailure::new(error, retry_after, retryable(status)))
     }
 
     fn network(&self, e: reqwest::Error) -> HttpError {

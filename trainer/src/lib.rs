@@ -3,8 +3,10 @@
 //! more, and plots of the results.
 
 pub mod dataset;
+pub mod distill;
 pub mod eval;
 pub mod plot;
+pub mod teacher;
 
 pub use dataset::{read_examples, Example};
 pub use eval::{evaluate, EvalReport, Prediction};
