@@ -610,7 +610,7 @@ mod tests {
         )));
         assert_eq!(
             direct.matches("<tool_call>").count(),
-            1,
+            2,
             "only the instructions mention it"
         );
     }
