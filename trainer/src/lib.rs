@@ -4,7 +4,11 @@
 
 pub mod dataset;
 pub mod eval;
+pub mod export;
+pub mod filter;
+pub mod logs;
 pub mod plot;
+pub mod split;
 
 pub use dataset::{read_examples, Example};
 pub use eval::{evaluate, EvalReport, Prediction};

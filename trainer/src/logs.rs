@@ -584,7 +584,7 @@ mod tests {
 
     /// A log with one run per policy outcome, corrupt lines and feedback.
     fn write_log(dir: &Path) -> PathBuf {
-        let runs = vec![
+        let runs = [
             // Agreement: two stages, same tool set, calls succeeded.
             run(
                 "agree",
