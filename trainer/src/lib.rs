@@ -1,11 +1,19 @@
-//! ToolForge's trainer: labeled routing data (the dataset line shared by every
-//! source and by evaluation), router evaluation with the write-up's metrics and
-//! more, and plots of the results.
+//! ToolForge's trainer: labeled routing data from teachers and the agent's own
+//! run logs, filtered and split with provenance, exported to standard fine-tuning
+//! formats, router evaluation with the write-up's metrics and more, and plots.
+//!
+//! Pipeline: [`teacher`] / [`distill`] (and the offline generator) and [`logs`]
+//! produce candidates, [`filter`] cleans them, [`split`] writes stratified splits
+//! and a manifest, [`export`] renders them, [`eval`] scores routers on them.
 
 pub mod dataset;
 pub mod distill;
 pub mod eval;
+pub mod export;
+pub mod filter;
+pub mod logs;
 pub mod plot;
+pub mod split;
 pub mod teacher;
 
 pub use dataset::{read_examples, Example};
