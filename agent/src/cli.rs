@@ -51,6 +51,11 @@ pub enum Command {
     /// Prints tool-set accuracy, macro-F1, per-tool precision/recall, no-tool
     /// precision/recall, argument F1, invalid-call rate, latency and a confusion matrix.
     Eval(EvalArgs),
+    /// Build routing data: generate, distill, from-logs, filter, split, stats, export.
+    #[command(subcommand)]
+    Data(crate::cli_data::DataCommand),
+    /// Record feedback on a logged run: `--ok`, or `--correct '<decision json>'`.
+    Feedback(crate::cli_data::FeedbackArgs),
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +152,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ask(args) => ask(&config, args).await,
         Command::Tools(args) => tools(&config, args),
         Command::Eval(args) => eval(&config, args).await,
+        Command::Data(command) => crate::cli_data::run(&config, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Feedback(args) => crate::cli_data::feedback(&config, args).map(|()| ExitCode::SUCCESS),
     }
 }
 

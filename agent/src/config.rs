@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toolforge_tools::ToolsConfig;
+use toolforge_trainer::teacher::config::TeacherConfig;
 
 use crate::autonomous::AutonomousLimits;
 use crate::llm::LlmConfig;
@@ -140,6 +141,8 @@ pub struct AgentConfig {
     pub llm: LlmConfig,
     pub autonomous: AutonomousLimits,
     pub tools: ToolsConfig,
+    /// LLM teacher for `toolforge data distill` and relabelling logs.
+    pub teacher: Option<TeacherConfig>,
 }
 
 impl Default for AgentConfig {
@@ -154,6 +157,7 @@ impl Default for AgentConfig {
             llm: LlmConfig::default(),
             autonomous: AutonomousLimits::default(),
             tools: ToolsConfig::default(),
+            teacher: None,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod agent;
 pub mod autonomous;
 pub mod batch;
 pub mod cli;
+pub mod cli_data;
 pub mod config;
 pub mod executor;
 pub mod llm;
