@@ -4,6 +4,7 @@
 
 pub mod dataset;
 pub mod eval;
+pub mod generate;
 pub mod plot;
 
 pub use dataset::{read_examples, Example};
