@@ -11,6 +11,7 @@ pub mod distill;
 pub mod eval;
 pub mod export;
 pub mod filter;
+pub mod generate;
 pub mod logs;
 pub mod plot;
 pub mod split;

@@ -1,0 +1,382 @@
+//! The built-in offline teacher: a grammar/template generator with embedded
+//! gazetteers that emits labeled routing examples (`source: "teacher:offline"`)
+//! so a router can be trained without any API key.
+//!
+//! Every example is built from labeled segments (see `template`): the argument
+//! values are derived from the exact text that ends up in the query, after
+//! style noise (case, punctuation, typos, abbreviations, fillers, emoji), and
+//! follow `docs/labeling.md`. Class proportions come from [`ClassMix`];
+//! output is deterministic for a seed and free of duplicate queries.
+//!
+//! ```
+//! use toolforge_trainer::generate::{ClassMix, Generator};
+//!
+//! let mut generator = Generator::new(7, ClassMix::default());
+//! let examples = generator.generate(50);
+//! assert_eq!(examples.len(), 50);
+//! assert!(examples.iter().all(|e| e.source == "teacher:offline"));
+//! ```
+
+mod gazetteer;
+mod math;
+mod rng;
+mod slots;
+mod style;
+mod template;
+mod templates;
+mod units;
+
+use std::collections::HashSet;
+
+use serde_json::{json, Map, Value};
+use toolforge_core::ToolCall;
+
+use crate::dataset::Example;
+use gazetteer::Gazetteers;
+use rng::Rng;
+use slots::{build_clause, Clause, Form};
+use style::Noise;
+use template::Seg;
+
+/// The `source` of every generated example.
+pub const SOURCE: &str = "teacher:offline";
+
+/// Relative weights of the generated classes (they need not sum to 1; they
+/// are renormalised). Defaults follow the write-up: single-tool and no-tool
+/// classes summing to ~100, plus autonomous tasks and multi-tool chains on top.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassMix {
+    pub web_search: f64,
+    pub calculator: f64,
+    pub weather: f64,
+    pub translate: f64,
+    pub wikipedia: f64,
+    pub no_tool: f64,
+    pub dictionary: f64,
+    pub datetime: f64,
+    pub unit_converter: f64,
+    pub autonomous_task: f64,
+    /// Queries with two (sometimes three) sub-requests.
+    pub multi: f64,
+}
+
+impl Default for ClassMix {
+    fn default() -> Self {
+        Self {
+            web_search: 24.0,
+            calculator: 13.0,
+            weather: 12.0,
+            translate: 11.0,
+            wikipedia: 11.0,
+            no_tool: 10.0,
+            dictionary: 7.0,
+            datetime: 6.0,
+            unit_converter: 5.0,
+            autonomous_task: 5.0,
+            multi: 8.0,
+        }
+    }
+}
+
+impl ClassMix {
+    /// `(category, weight)` pairs in a fixed order; category names are the
+    /// tool names plus `no_tool` and `multi` (as written to `meta.category`).
+    pub fn weights(&self) -> [(&'static str, f64); 11] {
+        [
+            ("web_search", self.web_search),
+            ("calculator", self.calculator),
+            ("weather", self.weather),
+            ("translate", self.translate),
+            ("wikipedia", self.wikipedia),
+            ("no_tool", self.no_tool),
+            ("dictionary", self.dictionary),
+            ("datetime", self.datetime),
+            ("unit_converter", self.unit_converter),
+            ("autonomous_task", self.autonomous_task),
+            ("multi", self.multi),
+        ]
+    }
+
+    /// Normalised shares, in the order of [`ClassMix::weights`]; all zero when
+    /// no weight is positive.
+    pub fn shares(&self) -> [(&'static str, f64); 11] {
+        let mut w = self.weights();
+        let total: f64 = w.iter().map(|(_, x)| x.max(0.0)).sum();
+        for (_, x) in w.iter_mut() {
+            *x = if total > 0.0 { x.max(0.0) / total } else { 0.0 };
+        }
+        w
+    }
+
+    /// How many of `n` examples each class gets (largest remainder, sums to `n`
+    /// when any weight is positive).
+    pub fn quotas(&self, n: usize) -> Vec<(&'static str, usize)> {
+        let shares = self.shares();
+        if shares.iter().all(|(_, s)| *s == 0.0) {
+            return shares.iter().map(|(c, _)| (*c, 0)).collect();
+        }
+        let mut out: Vec<(&'static str, usize, f64)> = shares
+            .iter()
+            .map(|(c, s)| {
+                let exact = s * n as f64;
+                (*c, exact.floor() as usize, exact - exact.floor())
+            })
+            .collect();
+        let assigned: usize = out.iter().map(|o| o.1).sum();
+        let mut order: Vec<usize> = (0..out.len()).collect();
+        order.sort_by(|a, b| out[*b].2.total_cmp(&out[*a].2).then(a.cmp(b)));
+        for i in order.into_iter().take(n.saturating_sub(assigned)) {
+            out[i].1 += 1;
+        }
+        out.into_iter().map(|(c, k, _)| (c, k)).collect()
+    }
+}
+
+/// The offline teacher. Deterministic for a seed; never repeats a query
+/// (compared lowercased, without punctuation) across calls on one generator.
+pub struct Generator {
+    rng: Rng,
+    mix: ClassMix,
+    gaz: Gazetteers,
+    noise: Noise,
+    seen: HashSet<String>,
+}
+
+const LEAD_Q: &[&str] = &[
+    "", "", "", "", "", "", "", "", "hey ", "hey, ", "hi, ", "hello, ", "quick question: ",
+    "quick question, ", "so ", "ok so ", "um ", "hey so ", "question: ", "sorry, ", "hi there! ",
+    "yo ", "excuse me, ", "one more thing, ", "thanks! and ", "ok cool, ", "hmm ",
+    "random question but ", "hey quick one, ", "good morning! ",
+];
+const LEAD_I: &[&str] = &[
+    "", "", "", "", "", "", "please ", "can you ", "could you ", "can u ", "would you ", "pls ",
+    "hey can you ", "hey, could you ", "i need you to ", "go ahead and ", "quickly ", "kindly ",
+    "yo ", "hey! ", "ok now ", "can you please ", "could u ",
+];
+const LEAD_N: &[&str] = &[
+    "", "", "", "", "what's the ", "i need the ", "give me the ", "show me the ", "tell me the ",
+    "i wanna know the ", "can you get me the ", "can u give me the ", "need the ", "check the ",
+    "hey what's the ", "lemme see the ", "i'd like the ", "gimme the ", "whats the ",
+];
+const LEAD_T: &[&str] = &["", "", "", "", "", "", "", "", "", "", "hey ", "yo "];
+const LEAD_S: &[&str] = &["", "", "", "", "", "", "hey, ", "hi! ", "so ", "ok so ", "um "];
+
+const TAIL_Q: &[&str] = &[
+    "?", "?", "?", "?", "?", "?", "", "", "", "", "??", "? thanks", "? thx", " please?", "?!",
+    "? 🙏", " pls", "? ty", " lol", "...", "? asap",
+];
+const TAIL_I: &[&str] = &[
+    "", "", "", "", ".", ".", " please", " pls", " for me", " for me please", "!", " thanks",
+    " thx", " asap", " please?", "?",
+];
+const TAIL_N: &[&str] = &["", "", "", "", "?", "?", " please", " pls", " thanks", " for me"];
+const TAIL_T: &[&str] = &["", "", "", "", "", "", "", "", "?", "?", "?", " pls", " plz", " please", "??"];
+const TAIL_S: &[&str] = &["", "", "", "?", "?", "?", ".", " thanks!", " thx", "!"];
+
+const CONNECTORS: &[&str] = &[
+    " and ", " and ", " and ", " and also ", ", also ", ". also ", " then ", ", then ", " & ",
+    ", plus ", "; ", ". and ", " and then ", ". Also, ", " + ", ", and ", " also ", ". ",
+    " and can you ", ", and then ",
+];
+const CONNECTORS_AFTER_Q: &[&str] = &["? and ", "? also ", "? ", "? and then "];
+
+fn leads(form: Form) -> &'static [&'static str] {
+    match form {
+        Form::Question => LEAD_Q,
+        Form::Imperative => LEAD_I,
+        Form::Noun => LEAD_N,
+        Form::Terse => LEAD_T,
+        Form::Sentence => LEAD_S,
+    }
+}
+
+fn tails(form: Form) -> &'static [&'static str] {
+    match form {
+        Form::Question => TAIL_Q,
+        Form::Imperative => TAIL_I,
+        Form::Noun => TAIL_N,
+        Form::Terse => TAIL_T,
+        Form::Sentence => TAIL_S,
+    }
+}
+
+fn inner_leads(form: Form) -> &'static [&'static str] {
+    match form {
+        Form::Noun => &["the ", "what's the ", "give me the ", "also the ", "the "],
+        Form::Imperative => &["", "", "please ", "also "],
+        Form::Question => &["", "", "", "also "],
+        _ => &[""],
+    }
+}
+
+/// Lowercased, punctuation-free, single-spaced text for duplicate checks.
+fn normalise(query: &str) -> String {
+    query
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Generator {
+    /// A generator with its own PRNG stream for `seed` and class mix `mix`.
+    pub fn new(seed: u64, mix: ClassMix) -> Self {
+        Self {
+            rng: Rng::new(seed),
+            mix,
+            gaz: Gazetteers::load(),
+            noise: Noise::default(),
+            seen: HashSet::new(),
+        }
+    }
+
+    /// The class mix in use.
+    pub fn mix(&self) -> ClassMix {
+        self.mix
+    }
+
+    /// `n` labeled examples in the configured mix, shuffled. Fewer only if the
+    /// generator cannot find new distinct queries (not the case at dataset
+    /// sizes of tens of thousands).
+    pub fn generate(&mut self, n: usize) -> Vec<Example> {
+        let mut classes: Vec<&'static str> = Vec::with_capacity(n);
+        for (class, count) in self.mix.quotas(n) {
+            classes.extend(std::iter::repeat_n(class, count));
+        }
+        self.rng.shuffle(&mut classes);
+        let mut out = Vec::with_capacity(n);
+        for class in classes {
+            for _ in 0..200 {
+                let Some(example) = self.example(class) else {
+                    continue;
+                };
+                let key = normalise(&example.query);
+                if key.is_empty() || !self.seen.insert(key) {
+                    continue;
+                }
+                out.push(example);
+                break;
+            }
+        }
+        out
+    }
+
+    fn clause(&mut self, tool: Option<&'static str>, chain: bool) -> Option<Clause> {
+        for _ in 0..30 {
+            if let Some(c) = build_clause(&self.gaz, tool, chain, &mut self.rng) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn example(&mut self, class: &'static str) -> Option<Example> {
+        let clauses = match class {
+            "multi" => self.chain_clauses()?,
+            "no_tool" => vec![self.clause(None, false)?],
+            tool => vec![self.clause(Some(tool), false)?],
+        };
+        let mut segs = self.assemble(&clauses);
+        template::tidy(&mut segs);
+        let tags = style::apply(&mut segs, &self.noise, &mut self.rng);
+        let query = template::tidy(&mut segs);
+        let calls = calls_from(&clauses, &segs);
+        let template_id = clauses
+            .iter()
+            .map(|c| c.template.clone())
+            .collect::<Vec<_>>()
+            .join("+");
+        let style = if tags.is_empty() {
+            "clean".to_string()
+        } else {
+            tags.join("+")
+        };
+        Some(Example {
+            query,
+            calls,
+            source: SOURCE.to_string(),
+            meta: json!({"category": class, "style": style, "template": template_id}),
+        })
+    }
+
+    fn chain_clauses(&mut self) -> Option<Vec<Clause>> {
+        let k = if self.rng.chance(0.18) { 3 } else { 2 };
+        let tools: Vec<(&'static str, f64)> = self
+            .mix
+            .weights()
+            .iter()
+            .filter(|(c, _)| !["no_tool", "multi", "autonomous_task"].contains(c))
+            .map(|(c, w)| (*c, w.max(0.0) + 1.0))
+            .collect();
+        let weights: Vec<f64> = tools.iter().map(|t| t.1).collect();
+        let mut chosen: Vec<&'static str> = Vec::new();
+        while chosen.len() < k {
+            let tool = tools[self.rng.weighted(&weights)].0;
+            let repeat_ok = self.rng.chance(0.08);
+            if chosen.contains(&tool) && !repeat_ok {
+                continue;
+            }
+            chosen.push(tool);
+        }
+        let mut clauses = Vec::new();
+        for tool in chosen {
+            clauses.push(self.clause(Some(tool), true)?);
+        }
+        Some(clauses)
+    }
+
+    /// Lead-in, clauses joined by connectors (calls in query order), ending.
+    fn assemble(&mut self, clauses: &[Clause]) -> Vec<Seg> {
+        let mut segs = Vec::new();
+        let first_form = clauses.first().map(|c| c.form).unwrap_or(Form::Sentence);
+        let last_form = clauses.last().map(|c| c.form).unwrap_or(Form::Sentence);
+        segs.push(Seg::free(self.rng.pick_str(leads(first_form))));
+        for (i, clause) in clauses.iter().enumerate() {
+            if i > 0 {
+                let prev = clauses[i - 1].form;
+                let conn = if prev == Form::Question && self.rng.chance(0.4) {
+                    self.rng.pick_str(CONNECTORS_AFTER_Q)
+                } else {
+                    self.rng.pick_str(CONNECTORS)
+                };
+                segs.push(Seg::free(conn));
+                let inner = if conn.ends_with("can you ") {
+                    ""
+                } else {
+                    self.rng.pick_str(inner_leads(clause.form))
+                };
+                segs.push(Seg::free(inner));
+            }
+            for seg in &clause.segs {
+                let mut seg = seg.clone();
+                seg.call = i;
+                segs.push(seg);
+            }
+        }
+        segs.push(Seg::free(self.rng.pick_str(tails(last_form))));
+        segs
+    }
+}
+
+fn calls_from(clauses: &[Clause], segs: &[Seg]) -> Vec<ToolCall> {
+    let mut calls = Vec::new();
+    for (i, clause) in clauses.iter().enumerate() {
+        let Some(tool) = clause.tool else {
+            continue;
+        };
+        let mut args = Map::new();
+        for seg in segs.iter().filter(|s| s.call == i) {
+            if let Some((name, value)) = seg.value() {
+                args.insert(name.to_string(), value);
+            }
+        }
+        calls.push(ToolCall::new(tool, Value::Object(args)));
+    }
+    calls
+}
+
+#[cfg(test)]
+mod tests;
