@@ -155,7 +155,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(command) => crate::cli_data::run(&config, command)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Feedback(args) => crate::cli_data::feedback(&config, args).map(|()| ExitCode::SUCCESS),
+        Command::Feedback(args) => {
+            crate::cli_data::feedback(&config, args).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 

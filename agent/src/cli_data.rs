@@ -323,7 +323,8 @@ fn load_teacher(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("invalid teacher config {}", path.display()))?
+            toml::from_str(&text)
+                .with_context(|| format!("invalid teacher config {}", path.display()))?
         }
         None => config
             .teacher
@@ -353,9 +354,14 @@ pub async fn run(config: &AgentConfig, command: DataCommand) -> anyhow::Result<(
             let tools = tool_specs(config)?;
             let teacher = load_teacher(config, args.teacher.as_deref())?;
             let queries = read_queries(&args.queries)?;
-            let stats =
-                distill::distill(teacher.as_ref(), &queries, &tools, &args.out, show_progress())
-                    .await?;
+            let stats = distill::distill(
+                teacher.as_ref(),
+                &queries,
+                &tools,
+                &args.out,
+                show_progress(),
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
         }
         DataCommand::FromLogs(args) => from_logs(config, args).await?,
@@ -416,8 +422,10 @@ pub async fn run(config: &AgentConfig, command: DataCommand) -> anyhow::Result<(
                     .iter()
                     .map(|name| Ok((name.to_string(), split::read_split(&args.data, name)?)))
                     .collect::<anyhow::Result<_>>()?;
-                let columns: Vec<(&str, &[Example])> =
-                    parts.iter().map(|(n, e)| (n.as_str(), e.as_slice())).collect();
+                let columns: Vec<(&str, &[Example])> = parts
+                    .iter()
+                    .map(|(n, e)| (n.as_str(), e.as_slice()))
+                    .collect();
                 println!("{}", split::distribution(&columns));
             } else {
                 let examples = read_examples(&args.data)?;
@@ -428,9 +436,17 @@ pub async fn run(config: &AgentConfig, command: DataCommand) -> anyhow::Result<(
             let examples = read_examples(&args.data)?;
             let file = File::create(&args.out)
                 .with_context(|| format!("creating {}", args.out.display()))?;
-            let written =
-                export::export(&examples, &tool_specs(config)?, args.format, BufWriter::new(file))?;
-            eprintln!("wrote {written} {} lines to {}", args.format, args.out.display());
+            let written = export::export(
+                &examples,
+                &tool_specs(config)?,
+                args.format,
+                BufWriter::new(file),
+            )?;
+            eprintln!(
+                "wrote {written} {} lines to {}",
+                args.format,
+                args.out.display()
+            );
         }
     }
     Ok(())
@@ -540,6 +556,10 @@ pub fn feedback(config: &AgentConfig, args: FeedbackArgs) -> anyhow::Result<()> 
     };
     let log = args.log.unwrap_or_else(|| config.log.path.clone());
     logs::append_feedback(&log, &args.run_id, feedback)?;
-    println!("feedback recorded for run {} in {}", args.run_id, log.display());
+    println!(
+        "feedback recorded for run {} in {}",
+        args.run_id,
+        log.display()
+    );
     Ok(())
 }

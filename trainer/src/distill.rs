@@ -6,6 +6,7 @@
 //! Distilled lines are turned into unfiltered [`Candidate`]s here; checking them
 //! against the tool schemas is the filter module's job.
 
+use crate::filter::Candidate;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -245,19 +246,6 @@ pub async fn distill(
     }
     bar.finish_and_clear();
     Ok(stats)
-}
-
-/// A distilled answer on its way to the filters: the query and the teacher's raw
-/// calls, unchecked (a call may be a non-object, name an unknown tool, or carry
-/// arguments that are a string or break the schema).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
-    pub query: String,
-    pub raw_calls: Vec<Value>,
-    /// `teacher:<teacher name>`, the dataset's source tag.
-    pub source: String,
-    /// The query's meta, plus its distillation `id`.
-    pub meta: Value,
 }
 
 /// Turns distilled lines into candidates, one per line, without filtering.

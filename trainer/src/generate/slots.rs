@@ -68,11 +68,42 @@ const WEEKDAYS: &[&str] = &[
 ];
 
 const TIMEZONES: &[&str] = &[
-    "PST", "EST", "CST", "MST", "PDT", "EDT", "GMT", "UTC", "BST", "CET", "CEST", "IST", "JST",
-    "AEST", "NZST", "UTC+3", "UTC-5", "GMT+8", "UTC+5:30", "UTC+1", "GMT-3", "UTC+9",
-    "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "Europe/London",
-    "America/Los_Angeles", "Asia/Kolkata", "America/Sao_Paulo", "Pacific time", "Eastern time",
-    "Central time", "Mountain time", "eastern standard time", "central european time",
+    "PST",
+    "EST",
+    "CST",
+    "MST",
+    "PDT",
+    "EDT",
+    "GMT",
+    "UTC",
+    "BST",
+    "CET",
+    "CEST",
+    "IST",
+    "JST",
+    "AEST",
+    "NZST",
+    "UTC+3",
+    "UTC-5",
+    "GMT+8",
+    "UTC+5:30",
+    "UTC+1",
+    "GMT-3",
+    "UTC+9",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Europe/London",
+    "America/Los_Angeles",
+    "Asia/Kolkata",
+    "America/Sao_Paulo",
+    "Pacific time",
+    "Eastern time",
+    "Central time",
+    "Mountain time",
+    "eastern standard time",
+    "central european time",
 ];
 
 const EVENTS: &[&str] = &[
@@ -196,9 +227,30 @@ const AIRLINES: &[&str] = &[
 ];
 
 const IMPERATIVE_STARTS: &[&str] = &[
-    "write", "give", "make", "help", "come", "suggest", "brainstorm", "describe", "invent",
-    "tell", "draft", "turn", "rewrite", "rephrase", "fix", "proofread", "convert", "review",
-    "explain", "sort", "summarize", "say", "roast", "create",
+    "write",
+    "give",
+    "make",
+    "help",
+    "come",
+    "suggest",
+    "brainstorm",
+    "describe",
+    "invent",
+    "tell",
+    "draft",
+    "turn",
+    "rewrite",
+    "rephrase",
+    "fix",
+    "proofread",
+    "convert",
+    "review",
+    "explain",
+    "sort",
+    "summarize",
+    "say",
+    "roast",
+    "create",
 ];
 
 /// Chooses values for one clause's slots and writes them as segments.
@@ -410,7 +462,11 @@ impl<'a> Filler<'a> {
                 3 => vec![Seg::arg("tmrw's", "date", fixed("tomorrow"))],
                 _ => {
                     let d = rng.pick_str(WEEKDAYS);
-                    let text = if rng.chance(0.5) { d.to_lowercase() } else { d.to_string() };
+                    let text = if rng.chance(0.5) {
+                        d.to_lowercase()
+                    } else {
+                        d.to_string()
+                    };
                     vec![Seg::arg(format!("{text}'s"), "date", fixed(d))]
                 }
             };
@@ -428,7 +484,10 @@ impl<'a> Filler<'a> {
             6 => vec![Seg::arg("tmrw", "date", fixed("tomorrow"))],
             7 => vec![
                 Seg::arg("tomorrow", "date", fixed("tomorrow")),
-                Seg::free(format!(" {}", rng.pick_str(&["morning", "afternoon", "night", "evening"]))),
+                Seg::free(format!(
+                    " {}",
+                    rng.pick_str(&["morning", "afternoon", "night", "evening"])
+                )),
             ],
             8..=10 => vec![Seg::arg("today", "date", fixed("today"))],
             11 => vec![
@@ -449,7 +508,11 @@ impl<'a> Filler<'a> {
             }
             _ => {
                 let d = rng.pick_str(WEEKDAYS);
-                let text = if rng.chance(0.6) { d.to_lowercase() } else { d.to_string() };
+                let text = if rng.chance(0.6) {
+                    d.to_lowercase()
+                } else {
+                    d.to_string()
+                };
                 let lead = rng.pick_str(&["on ", "this ", "", "next ", "on ", "this coming "]);
                 vec![Seg::free(lead), Seg::arg(text, "date", fixed(d))]
             }
@@ -461,7 +524,11 @@ impl<'a> Filler<'a> {
             return vec![];
         }
         let (text, label) = words[rng.below(2)];
-        vec![Seg::arg(text, "date", ArgKind::Fixed(Value::String(label.to_string())))]
+        vec![Seg::arg(
+            text,
+            "date",
+            ArgKind::Fixed(Value::String(label.to_string())),
+        )]
     }
 
     fn topic_from(&mut self, rng: &mut Rng, topics: &[&Topic]) -> Option<(String, String)> {
@@ -503,17 +570,15 @@ impl<'a> Filler<'a> {
                 "team" => {
                     let name = item.fields.first()?.clone();
                     let league = item.fields.get(1).cloned().unwrap_or_default();
-                    if key == "team" && ["NBA", "MLB", "NFL", "NHL", "rugby"].contains(&league.as_str()) {
+                    if key == "team"
+                        && ["NBA", "MLB", "NFL", "NHL", "rugby"].contains(&league.as_str())
+                    {
                         format!("the {name}")
                     } else {
                         name
                     }
                 }
-                "office" => format!(
-                    "{} of {}",
-                    item.fields.first()?,
-                    item.fields.get(1)?
-                ),
+                "office" => format!("{} of {}", item.fields.first()?, item.fields.get(1)?),
                 _ => item.fields.first()?.clone(),
             };
             if !used.contains(&text) {
@@ -531,7 +596,11 @@ impl<'a> Filler<'a> {
     }
 
     fn unit_text(unit: &Unit, count_one: bool, prefer_short: bool, rng: &mut Rng) -> String {
-        let words = if count_one { unit.singular } else { unit.plural };
+        let words = if count_one {
+            unit.singular
+        } else {
+            unit.plural
+        };
         let pool: &[&str] = if (prefer_short || rng.chance(0.35)) && !unit.short.is_empty() {
             unit.short
         } else if !words.is_empty() {
@@ -566,7 +635,12 @@ impl<'a> Filler<'a> {
             "loc" => self.place_seg(rng, false),
             "tloc" => self.place_seg(rng, true),
             "city" | "city2" => {
-                let places: Vec<_> = self.gaz.places.iter().filter(|p| p.size != "small").collect();
+                let places: Vec<_> = self
+                    .gaz
+                    .places
+                    .iter()
+                    .filter(|p| p.size != "small")
+                    .collect();
                 let key = slot.to_string();
                 if let Some((_, v)) = self.web_cache.iter().find(|(k, _)| *k == key) {
                     let v = v.clone();
@@ -583,13 +657,19 @@ impl<'a> Filler<'a> {
             "dated" => Some(self.date(rng, true, false)),
             "datep" => Some(self.date(rng, true, true)),
             "date_es" => Some(self.foreign_date(rng, [("mañana", "tomorrow"), ("hoy", "today")])),
-            "date_fr" => Some(self.foreign_date(rng, [("demain", "tomorrow"), ("aujourd'hui", "today")])),
+            "date_fr" => {
+                Some(self.foreign_date(rng, [("demain", "tomorrow"), ("aujourd'hui", "today")]))
+            }
             "date_de" => Some(self.foreign_date(rng, [("morgen", "tomorrow"), ("heute", "today")])),
             "date_it" => Some(self.foreign_date(rng, [("domani", "tomorrow"), ("oggi", "today")])),
             "date_pt" => Some(self.foreign_date(rng, [("amanhã", "tomorrow"), ("hoje", "today")])),
             "tz" => {
                 let tz = rng.pick_str(TIMEZONES);
-                Some(vec![Seg::arg(tz, "timezone", ArgKind::Verbatim { noisy: false })])
+                Some(vec![Seg::arg(
+                    tz,
+                    "timezone",
+                    ArgKind::Verbatim { noisy: false },
+                )])
             }
             "event" => Some(vec![Seg::free(rng.pick_str(EVENTS))]),
             "text" | "ftext" | "rawtext" | "estext" | "frtext" | "detext" => {
@@ -626,7 +706,11 @@ impl<'a> Filler<'a> {
             }
             "src" => {
                 let (lang, _) = self.phrase.clone()?;
-                let text = if rng.chance(0.55) { lang.to_lowercase() } else { lang.clone() };
+                let text = if rng.chance(0.55) {
+                    lang.to_lowercase()
+                } else {
+                    lang.clone()
+                };
                 Some(vec![Seg::arg(text, "source_language", fixed_str(&lang))])
             }
             "country" => {
@@ -666,21 +750,36 @@ impl<'a> Filler<'a> {
                 Some(vec![Seg::free(format!("{code}{sep}{n}"))])
             }
             "n" => {
-                let n = rng.pick(&[3i64, 5, 5, 10, 10, 3, 7, 20]).copied().unwrap_or(5);
-                Some(vec![Seg::arg(n.to_string(), "max_results", ArgKind::Fixed(Value::from(n)))])
+                let n = rng
+                    .pick(&[3i64, 5, 5, 10, 10, 3, 7, 20])
+                    .copied()
+                    .unwrap_or(5);
+                Some(vec![Seg::arg(
+                    n.to_string(),
+                    "max_results",
+                    ArgKind::Fixed(Value::from(n)),
+                )])
             }
             "goal" => Some(vec![Seg::free(goal(self.gaz, rng)?)]),
             "expr" => {
                 let e = math::expression(rng);
                 self.detail = Some(e.kind.to_string());
-                Some(vec![Seg::arg(e.text, "expression", ArgKind::Verbatim { noisy: false })])
+                Some(vec![Seg::arg(
+                    e.text,
+                    "expression",
+                    ArgKind::Verbatim { noisy: false },
+                )])
             }
             "wp" => {
                 let w = math::word_problem(rng);
                 self.detail = Some(w.kind.to_string());
                 Some(vec![
                     Seg::free(w.sentence),
-                    Seg::arg("", "expression", ArgKind::Fixed(Value::String(w.expression))),
+                    Seg::arg(
+                        "",
+                        "expression",
+                        ArgKind::Fixed(Value::String(w.expression)),
+                    ),
                 ])
             }
             "val" => Some(vec![self.value_seg(rng)?]),
@@ -697,7 +796,11 @@ impl<'a> Filler<'a> {
             "a_from" => {
                 let c = self.conversion()?.clone();
                 let word = rng.pick_str(c.from.singular).to_string();
-                let lead = if rng.chance(0.2) { "one" } else { c.from.article };
+                let lead = if rng.chance(0.2) {
+                    "one"
+                } else {
+                    c.from.article
+                };
                 Some(vec![
                     Seg::free(format!("{lead} ")),
                     Seg::arg(word, "from_unit", ArgKind::Lower),
@@ -718,7 +821,10 @@ impl<'a> Filler<'a> {
             "symval" => {
                 let c = self.conversion()?.clone();
                 let value = self.value_seg(rng)?;
-                Some(vec![Seg::arg(c.from.symbol, "from_unit", ArgKind::Lower), value])
+                Some(vec![
+                    Seg::arg(c.from.symbol, "from_unit", ArgKind::Lower),
+                    value,
+                ])
             }
             "social" => {
                 let chats: Vec<_> = self
@@ -760,7 +866,11 @@ impl<'a> Filler<'a> {
 
     fn city_seg(&self, name: String) -> Vec<Seg> {
         if self.tool == Some("wikipedia") {
-            vec![Seg::arg(name.clone(), "topic", ArgKind::Proper { canonical: name })]
+            vec![Seg::arg(
+                name.clone(),
+                "topic",
+                ArgKind::Proper { canonical: name },
+            )]
         } else {
             vec![Seg::free(name)]
         }
@@ -783,9 +893,17 @@ fn wiki_label(name: &str) -> String {
 const GOAL_COMPARE: &[(&str, &str, &str)] = &[
     ("Rust", "Go", "for a backend service"),
     ("Python", "JavaScript", "as a first language"),
-    ("the MacBook Air", "the Dell XPS 13", "for a college student"),
+    (
+        "the MacBook Air",
+        "the Dell XPS 13",
+        "for a college student",
+    ),
     ("Notion", "Obsidian", "for personal notes"),
-    ("Toyota RAV4 hybrid", "Honda CR-V hybrid", "on reliability and cost"),
+    (
+        "Toyota RAV4 hybrid",
+        "Honda CR-V hybrid",
+        "on reliability and cost",
+    ),
     ("Lisbon", "Barcelona", "for a month-long remote work stay"),
     ("Hetzner", "DigitalOcean", "for hosting a small SaaS"),
     ("Vanguard", "Fidelity", "for a Roth IRA"),
@@ -972,9 +1090,17 @@ pub(crate) fn build_clause(
     filler.prepare(&slots, rng)?;
     let segs = render(&items, &mut filler, tool, rng)?;
     let mut segs = segs;
-    if tool == Some("translate") && !segs.iter().any(|s| matches!(s.arg, Some(("target_language", _)))) {
+    if tool == Some("translate")
+        && !segs
+            .iter()
+            .any(|s| matches!(s.arg, Some(("target_language", _))))
+    {
         let target = filler.target.clone()?;
-        segs.push(Seg::arg("", "target_language", ArgKind::Fixed(Value::String(target))));
+        segs.push(Seg::arg(
+            "",
+            "target_language",
+            ArgKind::Fixed(Value::String(target)),
+        ));
     }
     let form = filler.form_override().unwrap_or(form);
     let template = match &filler.detail {
@@ -1016,10 +1142,16 @@ fn render(
                 let inner = span.take()?;
                 let mut parts = inner;
                 let text = template::tidy(&mut parts);
-                segs.extend(parts.into_iter().filter(|s| {
-                    matches!(s.arg, Some((name, _)) if name == "max_results")
-                }));
-                segs.push(Seg::arg(text, span_arg(tool), ArgKind::Verbatim { noisy: true }));
+                segs.extend(
+                    parts
+                        .into_iter()
+                        .filter(|s| matches!(s.arg, Some((name, _)) if name == "max_results")),
+                );
+                segs.push(Seg::arg(
+                    text,
+                    span_arg(tool),
+                    ArgKind::Verbatim { noisy: true },
+                ));
                 continue;
             }
         };
@@ -1100,7 +1232,10 @@ mod tests {
                     if slot == "valfrom" {
                         continue;
                     }
-                    assert!(f.fill(&slot, &mut rng).is_some(), "unknown slot {slot} in {line}");
+                    assert!(
+                        f.fill(&slot, &mut rng).is_some(),
+                        "unknown slot {slot} in {line}"
+                    );
                 }
             }
         }

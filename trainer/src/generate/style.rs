@@ -259,8 +259,14 @@ fn abbreviate(segs: &mut [Seg], rng: &mut Rng) -> usize {
             if !date && rng.chance(0.6) && seg.text.to_lowercase().contains(long) {
                 if let Some(pos) = seg.text.to_lowercase().find(long) {
                     let end = pos + long.len();
-                    let bounded = seg.text[..pos].chars().last().is_none_or(|c| !c.is_alphanumeric())
-                        && seg.text[end..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+                    let bounded = seg.text[..pos]
+                        .chars()
+                        .last()
+                        .is_none_or(|c| !c.is_alphanumeric())
+                        && seg.text[end..]
+                            .chars()
+                            .next()
+                            .is_none_or(|c| !c.is_alphanumeric());
                     if bounded {
                         seg.text.replace_range(pos..end, short);
                         made += 1;
@@ -359,7 +365,10 @@ pub(crate) fn apply(segs: &mut Vec<Seg>, noise: &Noise, rng: &mut Rng) -> Vec<&'
         }
         tags.push("upper");
     } else if r < noise.lower + noise.upper + noise.capitalise {
-        if let Some(seg) = segs.iter_mut().find(|s| s.text.chars().any(char::is_alphabetic)) {
+        if let Some(seg) = segs
+            .iter_mut()
+            .find(|s| s.text.chars().any(char::is_alphabetic))
+        {
             if let Some((i, c)) = seg.text.char_indices().find(|(_, c)| c.is_alphabetic()) {
                 let upper: String = c.to_uppercase().collect();
                 seg.text.replace_range(i..i + c.len_utf8(), &upper);
@@ -434,7 +443,11 @@ mod tests {
         for _ in 0..50 {
             let mut segs = vec![
                 Seg::free("please translate "),
-                Seg::arg("where's the station?", "text", ArgKind::Verbatim { noisy: false }),
+                Seg::arg(
+                    "where's the station?",
+                    "text",
+                    ArgKind::Verbatim { noisy: false },
+                ),
             ];
             apply(&mut segs, &noise, &mut rng);
             assert!(segs.iter().any(|s| s.text == "where's the station?"));

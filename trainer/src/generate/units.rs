@@ -67,41 +67,92 @@ pub(crate) const CATEGORIES: &[Category] = &[
     Category {
         name: "length",
         units: &[
-            unit(&["kilometer", "kilometre"], &["kilometers", "kilometres"], &["km"], &["km"], "a"),
+            unit(
+                &["kilometer", "kilometre"],
+                &["kilometers", "kilometres"],
+                &["km"],
+                &["km"],
+                "a",
+            ),
             unit(&["mile"], &["miles"], &["mi"], &[], "a"),
-            unit(&["meter", "metre"], &["meters", "metres"], &["m"], &["m"], "a"),
+            unit(
+                &["meter", "metre"],
+                &["meters", "metres"],
+                &["m"],
+                &["m"],
+                "a",
+            ),
             unit(&["foot"], &["feet"], &["ft"], &["ft"], "a"),
             unit(&["inch"], &["inches"], &[], &[], "an"),
-            unit(&["centimeter", "centimetre"], &["centimeters", "centimetres"], &["cm"], &["cm"], "a"),
+            unit(
+                &["centimeter", "centimetre"],
+                &["centimeters", "centimetres"],
+                &["cm"],
+                &["cm"],
+                "a",
+            ),
             unit(&["millimeter"], &["millimeters"], &["mm"], &["mm"], "a"),
             unit(&["yard"], &["yards"], &["yd", "yds"], &[], "a"),
             unit(&["nautical mile"], &["nautical miles"], &[], &[], "a"),
         ],
-        values: &[1.0, 2.0, 3.0, 5.0, 5.5, 6.0, 10.0, 12.0, 13.1, 15.0, 21.1, 26.2, 42.0, 50.0, 100.0, 180.0, 250.0, 400.0, 1500.0],
+        values: &[
+            1.0, 2.0, 3.0, 5.0, 5.5, 6.0, 10.0, 12.0, 13.1, 15.0, 21.1, 26.2, 42.0, 50.0, 100.0,
+            180.0, 250.0, 400.0, 1500.0,
+        ],
         weight: 3.0,
     },
     Category {
         name: "temperature",
         units: &[
-            unit(&["degree celsius"], &["degrees celsius", "celsius", "degrees c"], &["°C", "C"], &["°C", "°c", "C"], "a"),
-            unit(&["degree fahrenheit"], &["degrees fahrenheit", "fahrenheit", "degrees f"], &["°F", "F"], &["°F", "°f", "F"], "a"),
+            unit(
+                &["degree celsius"],
+                &["degrees celsius", "celsius", "degrees c"],
+                &["°C", "C"],
+                &["°C", "°c", "C"],
+                "a",
+            ),
+            unit(
+                &["degree fahrenheit"],
+                &["degrees fahrenheit", "fahrenheit", "degrees f"],
+                &["°F", "F"],
+                &["°F", "°f", "F"],
+                "a",
+            ),
             unit(&["kelvin"], &["kelvin"], &["K"], &["K"], "a"),
         ],
-        values: &[-40.0, -10.0, 0.0, 4.0, 15.0, 18.0, 20.0, 21.0, 25.0, 30.0, 37.0, 38.5, 40.0, 72.0, 98.6, 100.0, 180.0, 200.0, 220.0, 350.0, 425.0],
+        values: &[
+            -40.0, -10.0, 0.0, 4.0, 15.0, 18.0, 20.0, 21.0, 25.0, 30.0, 37.0, 38.5, 40.0, 72.0,
+            98.6, 100.0, 180.0, 200.0, 220.0, 350.0, 425.0,
+        ],
         weight: 2.5,
     },
     Category {
         name: "mass",
         units: &[
-            unit(&["kilogram", "kilo"], &["kilograms", "kilos"], &["kg"], &["kg"], "a"),
+            unit(
+                &["kilogram", "kilo"],
+                &["kilograms", "kilos"],
+                &["kg"],
+                &["kg"],
+                "a",
+            ),
             unit(&["pound"], &["pounds"], &["lbs", "lb"], &["lbs", "lb"], "a"),
             unit(&["ounce"], &["ounces"], &["oz"], &["oz"], "an"),
             unit(&["gram"], &["grams"], &["g"], &["g"], "a"),
             unit(&["stone"], &["stone"], &["st"], &[], "a"),
             unit(&["ton"], &["tons"], &[], &[], "a"),
-            unit(&["metric ton", "tonne"], &["metric tons", "tonnes"], &[], &[], "a"),
+            unit(
+                &["metric ton", "tonne"],
+                &["metric tons", "tonnes"],
+                &[],
+                &[],
+                "a",
+            ),
         ],
-        values: &[1.0, 2.0, 2.5, 5.0, 8.0, 12.0, 16.0, 50.0, 68.0, 75.0, 100.0, 150.0, 185.0, 250.0, 500.0],
+        values: &[
+            1.0, 2.0, 2.5, 5.0, 8.0, 12.0, 16.0, 50.0, 68.0, 75.0, 100.0, 150.0, 185.0, 250.0,
+            500.0,
+        ],
         weight: 2.0,
     },
     Category {
@@ -110,65 +161,153 @@ pub(crate) const CATEGORIES: &[Category] = &[
             unit(&["cup"], &["cups"], &[], &[], "a"),
             unit(&["tablespoon"], &["tablespoons"], &["tbsp"], &["tbsp"], "a"),
             unit(&["teaspoon"], &["teaspoons"], &["tsp"], &["tsp"], "a"),
-            unit(&["milliliter", "millilitre"], &["milliliters", "millilitres"], &["ml"], &["ml"], "a"),
-            unit(&["liter", "litre"], &["liters", "litres"], &["l", "L"], &["L"], "a"),
+            unit(
+                &["milliliter", "millilitre"],
+                &["milliliters", "millilitres"],
+                &["ml"],
+                &["ml"],
+                "a",
+            ),
+            unit(
+                &["liter", "litre"],
+                &["liters", "litres"],
+                &["l", "L"],
+                &["L"],
+                "a",
+            ),
             unit(&["gallon"], &["gallons"], &["gal"], &[], "a"),
             unit(&["quart"], &["quarts"], &["qt"], &[], "a"),
             unit(&["pint"], &["pints"], &["pt"], &[], "a"),
-            unit(&["fluid ounce"], &["fluid ounces"], &["fl oz"], &["fl oz"], "a"),
+            unit(
+                &["fluid ounce"],
+                &["fluid ounces"],
+                &["fl oz"],
+                &["fl oz"],
+                "a",
+            ),
         ],
-        values: &[0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 8.0, 12.0, 16.0, 250.0, 500.0, 750.0],
+        values: &[
+            0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 8.0, 12.0, 16.0, 250.0, 500.0, 750.0,
+        ],
         weight: 2.0,
     },
     Category {
         name: "speed",
         units: &[
-            unit(&["mile per hour"], &["miles per hour"], &["mph"], &["mph"], "a"),
-            unit(&["kilometer per hour"], &["kilometers per hour"], &["km/h", "kph", "kmh"], &["km/h", "kph"], "a"),
-            unit(&["meter per second"], &["meters per second"], &["m/s"], &["m/s"], "a"),
+            unit(
+                &["mile per hour"],
+                &["miles per hour"],
+                &["mph"],
+                &["mph"],
+                "a",
+            ),
+            unit(
+                &["kilometer per hour"],
+                &["kilometers per hour"],
+                &["km/h", "kph", "kmh"],
+                &["km/h", "kph"],
+                "a",
+            ),
+            unit(
+                &["meter per second"],
+                &["meters per second"],
+                &["m/s"],
+                &["m/s"],
+                "a",
+            ),
             unit(&["knot"], &["knots"], &["kn"], &[], "a"),
         ],
-        values: &[10.0, 25.0, 30.0, 50.0, 55.0, 60.0, 65.0, 70.0, 80.0, 100.0, 120.0, 130.0, 200.0, 300.0],
+        values: &[
+            10.0, 25.0, 30.0, 50.0, 55.0, 60.0, 65.0, 70.0, 80.0, 100.0, 120.0, 130.0, 200.0, 300.0,
+        ],
         weight: 1.2,
     },
     Category {
         name: "data",
         units: &[
-            unit(&["megabyte"], &["megabytes"], &["MB", "mb"], &["MB", "mb"], "a"),
-            unit(&["gigabyte"], &["gigabytes"], &["GB", "gb", "gigs"], &["GB", "gb"], "a"),
+            unit(
+                &["megabyte"],
+                &["megabytes"],
+                &["MB", "mb"],
+                &["MB", "mb"],
+                "a",
+            ),
+            unit(
+                &["gigabyte"],
+                &["gigabytes"],
+                &["GB", "gb", "gigs"],
+                &["GB", "gb"],
+                "a",
+            ),
             unit(&["terabyte"], &["terabytes"], &["TB", "tb"], &["TB"], "a"),
             unit(&["kilobyte"], &["kilobytes"], &["KB", "kb"], &["KB"], "a"),
             unit(&["byte"], &["bytes"], &[], &[], "a"),
             unit(&["bit"], &["bits"], &[], &[], "a"),
         ],
-        values: &[1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 128.0, 256.0, 512.0, 700.0, 1024.0, 1500.0, 4096.0],
+        values: &[
+            1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 128.0, 256.0, 512.0, 700.0, 1024.0, 1500.0, 4096.0,
+        ],
         weight: 1.0,
     },
     Category {
         name: "area",
         units: &[
-            unit(&["square foot"], &["square feet", "sq ft"], &["sq ft", "sqft", "ft²"], &["sqft"], "a"),
-            unit(&["square meter", "square metre"], &["square meters", "square metres", "sq m"], &["m²", "m2", "sqm"], &["m²", "sqm"], "a"),
+            unit(
+                &["square foot"],
+                &["square feet", "sq ft"],
+                &["sq ft", "sqft", "ft²"],
+                &["sqft"],
+                "a",
+            ),
+            unit(
+                &["square meter", "square metre"],
+                &["square meters", "square metres", "sq m"],
+                &["m²", "m2", "sqm"],
+                &["m²", "sqm"],
+                "a",
+            ),
             unit(&["acre"], &["acres"], &[], &[], "an"),
             unit(&["hectare"], &["hectares"], &["ha"], &[], "a"),
-            unit(&["square kilometer"], &["square kilometers", "sq km"], &["km²"], &["km²"], "a"),
-            unit(&["square mile"], &["square miles", "sq miles"], &[], &[], "a"),
+            unit(
+                &["square kilometer"],
+                &["square kilometers", "sq km"],
+                &["km²"],
+                &["km²"],
+                "a",
+            ),
+            unit(
+                &["square mile"],
+                &["square miles", "sq miles"],
+                &[],
+                &[],
+                "a",
+            ),
         ],
-        values: &[1.0, 2.0, 5.0, 10.0, 40.0, 65.0, 80.0, 120.0, 450.0, 800.0, 1200.0, 2500.0],
+        values: &[
+            1.0, 2.0, 5.0, 10.0, 40.0, 65.0, 80.0, 120.0, 450.0, 800.0, 1200.0, 2500.0,
+        ],
         weight: 1.0,
     },
     Category {
         name: "time",
         units: &[
             unit(&["hour"], &["hours"], &["hrs", "h"], &["h", "hrs"], "an"),
-            unit(&["minute"], &["minutes"], &["mins", "min"], &["min", "mins"], "a"),
+            unit(
+                &["minute"],
+                &["minutes"],
+                &["mins", "min"],
+                &["min", "mins"],
+                "a",
+            ),
             unit(&["second"], &["seconds"], &["secs", "s"], &["s"], "a"),
             unit(&["day"], &["days"], &[], &[], "a"),
             unit(&["week"], &["weeks"], &[], &[], "a"),
             unit(&["year"], &["years"], &[], &[], "a"),
             unit(&["millisecond"], &["milliseconds"], &["ms"], &["ms"], "a"),
         ],
-        values: &[1.0, 1.5, 2.0, 3.0, 7.0, 10.0, 24.0, 36.0, 45.0, 90.0, 100.0, 365.0, 1000.0, 10000.0],
+        values: &[
+            1.0, 1.5, 2.0, 3.0, 7.0, 10.0, 24.0, 36.0, 45.0, 90.0, 100.0, 365.0, 1000.0, 10000.0,
+        ],
         weight: 1.0,
     },
     Category {
@@ -183,22 +322,65 @@ pub(crate) const CATEGORIES: &[Category] = &[
     Category {
         name: "currency",
         units: &[
-            money(&["dollar", "us dollar"], &["dollars", "us dollars", "bucks"], &["USD", "usd"], "$"),
+            money(
+                &["dollar", "us dollar"],
+                &["dollars", "us dollars", "bucks"],
+                &["USD", "usd"],
+                "$",
+            ),
             money(&["euro"], &["euros"], &["EUR", "eur"], "€"),
-            money(&["british pound", "pound"], &["pounds", "british pounds", "pounds sterling"], &["GBP", "gbp"], "£"),
+            money(
+                &["british pound", "pound"],
+                &["pounds", "british pounds", "pounds sterling"],
+                &["GBP", "gbp"],
+                "£",
+            ),
             money(&["yen"], &["yen", "japanese yen"], &["JPY", "jpy"], "¥"),
-            money(&["canadian dollar"], &["canadian dollars"], &["CAD", "cad"], ""),
-            money(&["australian dollar"], &["australian dollars", "aussie dollars"], &["AUD", "aud"], ""),
+            money(
+                &["canadian dollar"],
+                &["canadian dollars"],
+                &["CAD", "cad"],
+                "",
+            ),
+            money(
+                &["australian dollar"],
+                &["australian dollars", "aussie dollars"],
+                &["AUD", "aud"],
+                "",
+            ),
             money(&["swiss franc"], &["swiss francs"], &["CHF", "chf"], ""),
-            money(&["rupee"], &["rupees", "indian rupees"], &["INR", "inr"], ""),
+            money(
+                &["rupee"],
+                &["rupees", "indian rupees"],
+                &["INR", "inr"],
+                "",
+            ),
             money(&["peso"], &["pesos", "mexican pesos"], &["MXN", "mxn"], ""),
-            money(&["yuan"], &["yuan", "chinese yuan"], &["CNY", "cny", "RMB"], ""),
+            money(
+                &["yuan"],
+                &["yuan", "chinese yuan"],
+                &["CNY", "cny", "RMB"],
+                "",
+            ),
             money(&["won"], &["korean won"], &["KRW", "krw"], ""),
-            money(&["real"], &["brazilian reais", "reais"], &["BRL", "brl"], ""),
-            money(&["krona"], &["swedish kronor", "kronor"], &["SEK", "sek"], ""),
+            money(
+                &["real"],
+                &["brazilian reais", "reais"],
+                &["BRL", "brl"],
+                "",
+            ),
+            money(
+                &["krona"],
+                &["swedish kronor", "kronor"],
+                &["SEK", "sek"],
+                "",
+            ),
             money(&["baht"], &["thai baht", "baht"], &["THB", "thb"], ""),
         ],
-        values: &[1.0, 5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 250.0, 500.0, 1000.0, 1200.0, 2500.0, 10000.0],
+        values: &[
+            1.0, 5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 250.0, 500.0, 1000.0,
+            1200.0, 2500.0, 10000.0,
+        ],
         weight: 3.5,
     },
 ];
@@ -222,7 +404,11 @@ impl Conversion {
         if to_i == from_i {
             to_i = (from_i + 1 + rng.below(cat.units.len() - 1)) % cat.units.len();
         }
-        let base = cat.values.get(rng.below(cat.values.len())).copied().unwrap_or(1.0);
+        let base = cat
+            .values
+            .get(rng.below(cat.values.len()))
+            .copied()
+            .unwrap_or(1.0);
         let value = if rng.chance(0.35) && base > 3.0 {
             let jitter = rng.range(-((base * 0.4) as i64), (base * 0.4) as i64) as f64;
             (base + jitter).round().max(2.0)
