@@ -1,0 +1,154 @@
+//! The data pipeline and feedback on the command line: `data build` writes
+//! reproducible splits with a manifest, `data export` renders them, and
+//! `feedback` appends verdicts to the run log (refusing unknown runs and tools).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn toolforge(args: &[&str], log: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_toolforge"))
+        .args(args)
+        .env("TOOLFORGE_LOG_PATH", log)
+        .env_remove("TOOLFORGE_CONFIG")
+        .output()
+        .expect("run toolforge")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn data_build_is_reproducible_and_exports_parse_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let eval = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/handwritten_eval.jsonl");
+    let mut hashes = Vec::new();
+    for run in ["a", "b"] {
+        let out = dir.path().join(run);
+        let output = toolforge(
+            &[
+                "data",
+                "build",
+                "--count",
+                "400",
+                "--seed",
+                "11",
+                "--out",
+                out.to_str().unwrap(),
+                "--eval",
+                eval.to_str().unwrap(),
+            ],
+            &log,
+        );
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let manifest: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
+                .unwrap();
+        assert!(manifest["total"].as_u64().unwrap() > 300);
+        hashes.push(manifest["sha256"].as_str().unwrap().to_string());
+        for split in ["train", "validation", "test"] {
+            assert!(out.join(format!("{split}.jsonl")).exists());
+        }
+    }
+    assert_eq!(hashes[0], hashes[1], "same seed, same dataset");
+
+    let train = dir.path().join("a/train.jsonl");
+    let exported = dir.path().join("train.openai.jsonl");
+    let output = toolforge(
+        &[
+            "data",
+            "export",
+            "--data",
+            train.to_str().unwrap(),
+            "--format",
+            "openai",
+            "--out",
+            exported.to_str().unwrap(),
+        ],
+        &log,
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&exported)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(first["messages"].is_array() && first["tools"].is_array());
+
+    let stats = toolforge(
+        &["data", "stats", dir.path().join("a").to_str().unwrap()],
+        &log,
+    );
+    assert!(stats.status.success());
+    assert!(text(&stats.stdout).contains("web_search"));
+}
+
+#[test]
+fn feedback_is_appended_for_known_runs_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let ask = toolforge(&["ask", "--router", "regex", "what's 2+2"], &log);
+    assert!(ask.status.success(), "{}", text(&ask.stderr));
+    let record: Value =
+        serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    let run_id = record["run_id"].as_str().unwrap();
+
+    let ok = toolforge(&["feedback", run_id, "--ok"], &log);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let correct = toolforge(
+        &[
+            "feedback",
+            run_id,
+            "--correct",
+            r#"{"calls": [{"tool": "calculator", "arguments": {"expression": "2+2"}}]}"#,
+        ],
+        &log,
+    );
+    assert!(correct.status.success(), "{}", text(&correct.stderr));
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["feedback_for"], run_id);
+    assert_eq!(lines[2]["feedback"]["verdict"], "corrected");
+
+    let unknown = toolforge(&["feedback", "no-such-run", "--ok"], &log);
+    assert!(!unknown.status.success());
+    let bad_tool = toolforge(
+        &[
+            "feedback",
+            run_id,
+            "--correct",
+            r#"[{"tool": "teleport", "arguments": {}}]"#,
+        ],
+        &log,
+    );
+    assert!(!bad_tool.status.success());
+    assert!(text(&bad_tool.stderr).contains("unknown tool `teleport`"));
+
+    let examples = dir.path().join("from_logs.jsonl");
+    let from_logs = toolforge(
+        &[
+            "data",
+            "from-logs",
+            "--logs",
+            log.to_str().unwrap(),
+            "--out",
+            examples.to_str().unwrap(),
+        ],
+        &log,
+    );
+    assert!(from_logs.status.success(), "{}", text(&from_logs.stderr));
+    let example: Value =
+        serde_json::from_str(std::fs::read_to_string(&examples).unwrap().trim()).unwrap();
+    assert_eq!(example["source"], "logs:feedback_corrected");
+    assert_eq!(example["calls"][0]["arguments"]["expression"], "2+2");
+}
