@@ -143,40 +143,139 @@ pub struct Generator {
 }
 
 const LEAD_Q: &[&str] = &[
-    "", "", "", "", "", "", "", "", "hey ", "hey, ", "hi, ", "hello, ", "quick question: ",
-    "quick question, ", "so ", "ok so ", "um ", "hey so ", "question: ", "sorry, ", "hi there! ",
-    "yo ", "excuse me, ", "one more thing, ", "thanks! and ", "ok cool, ", "hmm ",
-    "random question but ", "hey quick one, ", "good morning! ",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "hey ",
+    "hey, ",
+    "hi, ",
+    "hello, ",
+    "quick question: ",
+    "quick question, ",
+    "so ",
+    "ok so ",
+    "um ",
+    "hey so ",
+    "question: ",
+    "sorry, ",
+    "hi there! ",
+    "yo ",
+    "excuse me, ",
+    "one more thing, ",
+    "thanks! and ",
+    "ok cool, ",
+    "hmm ",
+    "random question but ",
+    "hey quick one, ",
+    "good morning! ",
 ];
 const LEAD_I: &[&str] = &[
-    "", "", "", "", "", "", "please ", "can you ", "could you ", "can u ", "would you ", "pls ",
-    "hey can you ", "hey, could you ", "i need you to ", "go ahead and ", "quickly ", "kindly ",
-    "yo ", "hey! ", "ok now ", "can you please ", "could u ",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "please ",
+    "can you ",
+    "could you ",
+    "can u ",
+    "would you ",
+    "pls ",
+    "hey can you ",
+    "hey, could you ",
+    "i need you to ",
+    "go ahead and ",
+    "quickly ",
+    "kindly ",
+    "yo ",
+    "hey! ",
+    "ok now ",
+    "can you please ",
+    "could u ",
 ];
 const LEAD_N: &[&str] = &[
-    "", "", "", "", "what's the ", "i need the ", "give me the ", "show me the ", "tell me the ",
-    "i wanna know the ", "can you get me the ", "can u give me the ", "need the ", "check the ",
-    "hey what's the ", "lemme see the ", "i'd like the ", "gimme the ", "whats the ",
+    "",
+    "",
+    "",
+    "",
+    "what's the ",
+    "i need the ",
+    "give me the ",
+    "show me the ",
+    "tell me the ",
+    "i wanna know the ",
+    "can you get me the ",
+    "can u give me the ",
+    "need the ",
+    "check the ",
+    "hey what's the ",
+    "lemme see the ",
+    "i'd like the ",
+    "gimme the ",
+    "whats the ",
 ];
 const LEAD_T: &[&str] = &["", "", "", "", "", "", "", "", "", "", "hey ", "yo "];
-const LEAD_S: &[&str] = &["", "", "", "", "", "", "hey, ", "hi! ", "so ", "ok so ", "um "];
+const LEAD_S: &[&str] = &[
+    "", "", "", "", "", "", "hey, ", "hi! ", "so ", "ok so ", "um ",
+];
 
 const TAIL_Q: &[&str] = &[
     "?", "?", "?", "?", "?", "?", "", "", "", "", "??", "? thanks", "? thx", " please?", "?!",
     "? 🙏", " pls", "? ty", " lol", "...", "? asap",
 ];
 const TAIL_I: &[&str] = &[
-    "", "", "", "", ".", ".", " please", " pls", " for me", " for me please", "!", " thanks",
-    " thx", " asap", " please?", "?",
+    "",
+    "",
+    "",
+    "",
+    ".",
+    ".",
+    " please",
+    " pls",
+    " for me",
+    " for me please",
+    "!",
+    " thanks",
+    " thx",
+    " asap",
+    " please?",
+    "?",
 ];
-const TAIL_N: &[&str] = &["", "", "", "", "?", "?", " please", " pls", " thanks", " for me"];
-const TAIL_T: &[&str] = &["", "", "", "", "", "", "", "", "?", "?", "?", " pls", " plz", " please", "??"];
+const TAIL_N: &[&str] = &[
+    "", "", "", "", "?", "?", " please", " pls", " thanks", " for me",
+];
+const TAIL_T: &[&str] = &[
+    "", "", "", "", "", "", "", "", "?", "?", "?", " pls", " plz", " please", "??",
+];
 const TAIL_S: &[&str] = &["", "", "", "?", "?", "?", ".", " thanks!", " thx", "!"];
 
 const CONNECTORS: &[&str] = &[
-    " and ", " and ", " and ", " and also ", ", also ", ". also ", " then ", ", then ", " & ",
-    ", plus ", "; ", ". and ", " and then ", ". Also, ", " + ", ", and ", " also ", ". ",
-    " and can you ", ", and then ",
+    " and ",
+    " and ",
+    " and ",
+    " and also ",
+    ", also ",
+    ". also ",
+    " then ",
+    ", then ",
+    " & ",
+    ", plus ",
+    "; ",
+    ". and ",
+    " and then ",
+    ". Also, ",
+    " + ",
+    ", and ",
+    " also ",
+    ". ",
+    " and can you ",
+    ", and then ",
 ];
 const CONNECTORS_AFTER_Q: &[&str] = &["? and ", "? also ", "? ", "? and then "];
 
@@ -279,9 +378,13 @@ impl Generator {
             "no_tool" => vec![self.clause(None, false)?],
             tool => vec![self.clause(Some(tool), false)?],
         };
-        let mut segs = self.assemble(&clauses);
+        let (mut segs, has_lead) = self.assemble(&clauses);
         template::tidy(&mut segs);
-        let tags = style::apply(&mut segs, &self.noise, &mut self.rng);
+        let mut noise = self.noise;
+        if has_lead {
+            noise.filler = 0.0;
+        }
+        let tags = style::apply(&mut segs, &noise, &mut self.rng);
         let query = template::tidy(&mut segs);
         let calls = calls_from(&clauses, &segs);
         let template_id = clauses
@@ -328,12 +431,14 @@ impl Generator {
         Some(clauses)
     }
 
-    /// Lead-in, clauses joined by connectors (calls in query order), ending.
-    fn assemble(&mut self, clauses: &[Clause]) -> Vec<Seg> {
+    /// Lead-in, clauses joined by connectors (calls in query order), ending;
+    /// also whether a lead-in was used.
+    fn assemble(&mut self, clauses: &[Clause]) -> (Vec<Seg>, bool) {
         let mut segs = Vec::new();
         let first_form = clauses.first().map(|c| c.form).unwrap_or(Form::Sentence);
         let last_form = clauses.last().map(|c| c.form).unwrap_or(Form::Sentence);
-        segs.push(Seg::free(self.rng.pick_str(leads(first_form))));
+        let lead = self.rng.pick_str(leads(first_form));
+        segs.push(Seg::free(lead));
         for (i, clause) in clauses.iter().enumerate() {
             if i > 0 {
                 let prev = clauses[i - 1].form;
@@ -357,7 +462,7 @@ impl Generator {
             }
         }
         segs.push(Seg::free(self.rng.pick_str(tails(last_form))));
-        segs
+        (segs, !lead.is_empty())
     }
 }
 

@@ -22,8 +22,25 @@ pub(crate) struct WordProblem {
 }
 
 const ONES: &[&str] = &[
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
     "nineteen",
 ];
 const TENS: &[&str] = &[
@@ -127,7 +144,10 @@ fn list(rng: &mut Rng, count: usize) -> String {
         })
         .collect();
     if rng.chance(0.5) {
-        let (last, rest) = nums.split_last().map(|(l, r)| (l.clone(), r.to_vec())).unwrap_or_default();
+        let (last, rest) = nums
+            .split_last()
+            .map(|(l, r)| (l.clone(), r.to_vec()))
+            .unwrap_or_default();
         format!("{} and {last}", rest.join(", "))
     } else {
         nums.join(", ")
@@ -244,7 +264,10 @@ pub(crate) fn expression(rng: &mut Rng) -> Expr {
             }
         }
         "log" => match rng.below(5) {
-            0 => format!("log({})", rng.pick_str(&["10", "100", "1000", "50", "2", "5000"])),
+            0 => format!(
+                "log({})",
+                rng.pick_str(&["10", "100", "1000", "50", "2", "5000"])
+            ),
             1 => format!("ln({})", rng.range(2, 100)),
             2 => format!(
                 "log base {} of {}",
@@ -263,7 +286,16 @@ pub(crate) fn expression(rng: &mut Rng) -> Expr {
         }
         "fraction" => {
             let (n, d) = *rng
-                .pick(&[(1, 2), (1, 3), (2, 3), (3, 4), (1, 4), (3, 8), (5, 6), (2, 5)])
+                .pick(&[
+                    (1, 2),
+                    (1, 3),
+                    (2, 3),
+                    (3, 4),
+                    (1, 4),
+                    (3, 8),
+                    (5, 6),
+                    (2, 5),
+                ])
                 .unwrap_or(&(1, 2));
             format!("{n}/{d} of {}", rng.range(2, 90) * 12)
         }
@@ -316,8 +348,20 @@ pub(crate) fn word_problem(rng: &mut Rng) -> WordProblem {
         }
         2 => {
             let n = rng.range(2, 14);
-            let p = format!("{}.{}", rng.range(1, 80), rng.pick_str(&["50", "99", "25", "75", "00"]));
-            let thing = rng.pick_str(&["tickets", "coffees", "pizzas", "shirts", "books", "bags of rice", "movie passes"]);
+            let p = format!(
+                "{}.{}",
+                rng.range(1, 80),
+                rng.pick_str(&["50", "99", "25", "75", "00"])
+            );
+            let thing = rng.pick_str(&[
+                "tickets",
+                "coffees",
+                "pizzas",
+                "shirts",
+                "books",
+                "bags of rice",
+                "movie passes",
+            ]);
             let sentence = rng.pick_str(&[
                 "{n} {thing} at ${p} each, what's the total",
                 "if i buy {n} {thing} at {p} each how much is it",
@@ -379,7 +423,9 @@ pub(crate) fn word_problem(rng: &mut Rng) -> WordProblem {
             }
         }
         6 => {
-            let nums: Vec<String> = (0..rng.range(3, 5)).map(|_| rng.range(5, 450).to_string()).collect();
+            let nums: Vec<String> = (0..rng.range(3, 5))
+                .map(|_| rng.range(5, 450).to_string())
+                .collect();
             let joined = nums.join(", ");
             let sentence = rng.pick_str(&[
                 "add up {l}",
@@ -402,7 +448,9 @@ pub(crate) fn word_problem(rng: &mut Rng) -> WordProblem {
                 "i had {a} dollars and spent {b}, how much is left",
             ]);
             WordProblem {
-                sentence: sentence.replace("{a}", &a.to_string()).replace("{b}", &b.to_string()),
+                sentence: sentence
+                    .replace("{a}", &a.to_string())
+                    .replace("{b}", &b.to_string()),
                 expression: format!("{a} - {b}"),
                 kind: "difference",
             }

@@ -68,11 +68,42 @@ const WEEKDAYS: &[&str] = &[
 ];
 
 const TIMEZONES: &[&str] = &[
-    "PST", "EST", "CST", "MST", "PDT", "EDT", "GMT", "UTC", "BST", "CET", "CEST", "IST", "JST",
-    "AEST", "NZST", "UTC+3", "UTC-5", "GMT+8", "UTC+5:30", "UTC+1", "GMT-3", "UTC+9",
-    "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "Europe/London",
-    "America/Los_Angeles", "Asia/Kolkata", "America/Sao_Paulo", "Pacific time", "Eastern time",
-    "Central time", "Mountain time", "eastern standard time", "central european time",
+    "PST",
+    "EST",
+    "CST",
+    "MST",
+    "PDT",
+    "EDT",
+    "GMT",
+    "UTC",
+    "BST",
+    "CET",
+    "CEST",
+    "IST",
+    "JST",
+    "AEST",
+    "NZST",
+    "UTC+3",
+    "UTC-5",
+    "GMT+8",
+    "UTC+5:30",
+    "UTC+1",
+    "GMT-3",
+    "UTC+9",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Europe/London",
+    "America/Los_Angeles",
+    "Asia/Kolkata",
+    "America/Sao_Paulo",
+    "Pacific time",
+    "Eastern time",
+    "Central time",
+    "Mountain time",
+    "eastern standard time",
+    "central european time",
 ];
 
 const EVENTS: &[&str] = &[
@@ -196,9 +227,30 @@ const AIRLINES: &[&str] = &[
 ];
 
 const IMPERATIVE_STARTS: &[&str] = &[
-    "write", "give", "make", "help", "come", "suggest", "brainstorm", "describe", "invent",
-    "tell", "draft", "turn", "rewrite", "rephrase", "fix", "proofread", "convert", "review",
-    "explain", "sort", "summarize", "say", "roast", "create",
+    "write",
+    "give",
+    "make",
+    "help",
+    "come",
+    "suggest",
+    "brainstorm",
+    "describe",
+    "invent",
+    "tell",
+    "draft",
+    "turn",
+    "rewrite",
+    "rephrase",
+    "fix",
+    "proofread",
+    "convert",
+    "review",
+    "explain",
+    "sort",
+    "summarize",
+    "say",
+    "roast",
+    "create",
 ];
 
 /// Chooses values for one clause's slots and writes them as segments.
@@ -212,7 +264,7 @@ pub(crate) struct Filler<'a> {
     target: Option<String>,
     conversion: Option<Conversion>,
     value_text: Option<String>,
-    web_cache: Vec<(String, String)>,
+    web_cache: Vec<(String, String, String)>,
     form: Option<Form>,
     detail: Option<String>,
 }
@@ -247,19 +299,18 @@ impl<'a> Filler<'a> {
             let need_glued = has("valfrom");
             let mut found = None;
             for _ in 0..200 {
-                let c = Conversion::pick(rng);
-                if let Some(cat) = &want_cat {
-                    if c.category != cat {
-                        continue;
-                    }
-                }
+                let c = match &want_cat {
+                    Some(name) => Conversion::for_context(name, rng)?,
+                    None if has("a_from") => units::one_of(rng)?,
+                    None => Conversion::pick(rng),
+                };
                 if need_symbol && c.from.symbol.is_empty() {
                     continue;
                 }
                 if need_glued && c.from.glued.is_empty() {
                     continue;
                 }
-                if c.category == "currency" && has("a_from") && rng.chance(0.7) {
+                if has("a_from") && c.category == "temperature" {
                     continue;
                 }
                 found = Some(c);
@@ -316,7 +367,7 @@ impl<'a> Filler<'a> {
             self.target = Some("English".to_string());
         } else if phrase.language == "English" {
             self.target = Some(self.language_other_than("English", rng)?);
-        } else if rng.chance(0.75) {
+        } else if rng.chance(0.85) {
             self.target = Some("English".to_string());
         } else {
             self.target = Some(self.language_other_than(&phrase.language, rng)?);
@@ -410,7 +461,11 @@ impl<'a> Filler<'a> {
                 3 => vec![Seg::arg("tmrw's", "date", fixed("tomorrow"))],
                 _ => {
                     let d = rng.pick_str(WEEKDAYS);
-                    let text = if rng.chance(0.5) { d.to_lowercase() } else { d.to_string() };
+                    let text = if rng.chance(0.5) {
+                        d.to_lowercase()
+                    } else {
+                        d.to_string()
+                    };
                     vec![Seg::arg(format!("{text}'s"), "date", fixed(d))]
                 }
             };
@@ -428,7 +483,10 @@ impl<'a> Filler<'a> {
             6 => vec![Seg::arg("tmrw", "date", fixed("tomorrow"))],
             7 => vec![
                 Seg::arg("tomorrow", "date", fixed("tomorrow")),
-                Seg::free(format!(" {}", rng.pick_str(&["morning", "afternoon", "night", "evening"]))),
+                Seg::free(format!(
+                    " {}",
+                    rng.pick_str(&["morning", "afternoon", "night", "evening"])
+                )),
             ],
             8..=10 => vec![Seg::arg("today", "date", fixed("today"))],
             11 => vec![
@@ -449,7 +507,11 @@ impl<'a> Filler<'a> {
             }
             _ => {
                 let d = rng.pick_str(WEEKDAYS);
-                let text = if rng.chance(0.6) { d.to_lowercase() } else { d.to_string() };
+                let text = if rng.chance(0.6) {
+                    d.to_lowercase()
+                } else {
+                    d.to_string()
+                };
                 let lead = rng.pick_str(&["on ", "this ", "", "next ", "on ", "this coming "]);
                 vec![Seg::free(lead), Seg::arg(text, "date", fixed(d))]
             }
@@ -461,7 +523,11 @@ impl<'a> Filler<'a> {
             return vec![];
         }
         let (text, label) = words[rng.below(2)];
-        vec![Seg::arg(text, "date", ArgKind::Fixed(Value::String(label.to_string())))]
+        vec![Seg::arg(
+            text,
+            "date",
+            ArgKind::Fixed(Value::String(label.to_string())),
+        )]
     }
 
     fn topic_from(&mut self, rng: &mut Rng, topics: &[&Topic]) -> Option<(String, String)> {
@@ -491,39 +557,45 @@ impl<'a> Filler<'a> {
     }
 
     fn web_item(&mut self, key: &str, kind: &str, rng: &mut Rng) -> Option<String> {
-        if let Some((_, v)) = self.web_cache.iter().find(|(k, _)| k == key) {
+        if let Some((_, v, _)) = self.web_cache.iter().find(|(k, _, _)| k == key) {
             return Some(v.clone());
         }
         let items = self.gaz.web_of(kind);
-        let used: Vec<String> = self.web_cache.iter().map(|(_, v)| v.clone()).collect();
-        let mut value = None;
-        for _ in 0..10 {
-            let item = rng.pick(&items)?;
-            let text = match kind {
-                "team" => {
-                    let name = item.fields.first()?.clone();
-                    let league = item.fields.get(1).cloned().unwrap_or_default();
-                    if key == "team" && ["NBA", "MLB", "NFL", "NHL", "rugby"].contains(&league.as_str()) {
-                        format!("the {name}")
-                    } else {
-                        name
-                    }
-                }
-                "office" => format!(
-                    "{} of {}",
-                    item.fields.first()?,
-                    item.fields.get(1)?
-                ),
-                _ => item.fields.first()?.clone(),
-            };
-            if !used.contains(&text) {
-                value = Some(text);
-                break;
+        // A second team or product ("X vs Y") comes from the same league or kind.
+        let group = if key.ends_with('2') {
+            let (_, _, g) = self.web_cache.iter().find(|(k, _, _)| k != key)?;
+            Some(g.clone())
+        } else {
+            None
+        };
+        let used: Vec<String> = self
+            .web_cache
+            .iter()
+            .map(|(_, v, _)| v.trim_start_matches("the ").to_string())
+            .collect();
+        let candidates: Vec<_> = items
+            .into_iter()
+            .filter(|i| {
+                let g = i.fields.get(1).cloned().unwrap_or_default();
+                group.as_ref().is_none_or(|want| *want == g)
+                    && i.fields.first().is_some_and(|n| !used.contains(n))
+            })
+            .collect();
+        let item = rng.pick(&candidates)?;
+        let name = item.fields.first()?.clone();
+        let group = item.fields.get(1).cloned().unwrap_or_default();
+        let text = match kind {
+            "team"
+                if key == "team"
+                    && ["NBA", "MLB", "NFL", "NHL", "rugby"].contains(&group.as_str()) =>
+            {
+                format!("the {name}")
             }
-        }
-        let value = value?;
-        self.web_cache.push((key.to_string(), value.clone()));
-        Some(value)
+            "office" => format!("{name} of {group}"),
+            _ => name,
+        };
+        self.web_cache.push((key.to_string(), text.clone(), group));
+        Some(text)
     }
 
     fn conversion(&self) -> Option<&Conversion> {
@@ -531,7 +603,11 @@ impl<'a> Filler<'a> {
     }
 
     fn unit_text(unit: &Unit, count_one: bool, prefer_short: bool, rng: &mut Rng) -> String {
-        let words = if count_one { unit.singular } else { unit.plural };
+        let words = if count_one {
+            unit.singular
+        } else {
+            unit.plural
+        };
         let pool: &[&str] = if (prefer_short || rng.chance(0.35)) && !unit.short.is_empty() {
             unit.short
         } else if !words.is_empty() {
@@ -566,30 +642,41 @@ impl<'a> Filler<'a> {
             "loc" => self.place_seg(rng, false),
             "tloc" => self.place_seg(rng, true),
             "city" | "city2" => {
-                let places: Vec<_> = self.gaz.places.iter().filter(|p| p.size != "small").collect();
+                let places: Vec<_> = self
+                    .gaz
+                    .places
+                    .iter()
+                    .filter(|p| p.size != "small")
+                    .collect();
                 let key = slot.to_string();
-                if let Some((_, v)) = self.web_cache.iter().find(|(k, _)| *k == key) {
+                if let Some((_, v, _)) = self.web_cache.iter().find(|(k, _, _)| *k == key) {
                     let v = v.clone();
                     return Some(self.city_seg(v));
                 }
                 let mut name = rng.pick(&places)?.names[0].clone();
-                if self.web_cache.iter().any(|(_, v)| *v == name) {
+                if self.web_cache.iter().any(|(_, v, _)| *v == name) {
                     name = rng.pick(&places)?.names[0].clone();
                 }
-                self.web_cache.push((key, name.clone()));
+                self.web_cache.push((key, name.clone(), String::new()));
                 Some(self.city_seg(name))
             }
             "date" => Some(self.date(rng, false, false)),
             "dated" => Some(self.date(rng, true, false)),
             "datep" => Some(self.date(rng, true, true)),
             "date_es" => Some(self.foreign_date(rng, [("mañana", "tomorrow"), ("hoy", "today")])),
-            "date_fr" => Some(self.foreign_date(rng, [("demain", "tomorrow"), ("aujourd'hui", "today")])),
+            "date_fr" => {
+                Some(self.foreign_date(rng, [("demain", "tomorrow"), ("aujourd'hui", "today")]))
+            }
             "date_de" => Some(self.foreign_date(rng, [("morgen", "tomorrow"), ("heute", "today")])),
             "date_it" => Some(self.foreign_date(rng, [("domani", "tomorrow"), ("oggi", "today")])),
             "date_pt" => Some(self.foreign_date(rng, [("amanhã", "tomorrow"), ("hoje", "today")])),
             "tz" => {
                 let tz = rng.pick_str(TIMEZONES);
-                Some(vec![Seg::arg(tz, "timezone", ArgKind::Verbatim { noisy: false })])
+                Some(vec![Seg::arg(
+                    tz,
+                    "timezone",
+                    ArgKind::Verbatim { noisy: false },
+                )])
             }
             "event" => Some(vec![Seg::free(rng.pick_str(EVENTS))]),
             "text" | "ftext" | "rawtext" | "estext" | "frtext" | "detext" => {
@@ -626,7 +713,11 @@ impl<'a> Filler<'a> {
             }
             "src" => {
                 let (lang, _) = self.phrase.clone()?;
-                let text = if rng.chance(0.55) { lang.to_lowercase() } else { lang.clone() };
+                let text = if rng.chance(0.55) {
+                    lang.to_lowercase()
+                } else {
+                    lang.clone()
+                };
                 Some(vec![Seg::arg(text, "source_language", fixed_str(&lang))])
             }
             "country" => {
@@ -666,21 +757,36 @@ impl<'a> Filler<'a> {
                 Some(vec![Seg::free(format!("{code}{sep}{n}"))])
             }
             "n" => {
-                let n = rng.pick(&[3i64, 5, 5, 10, 10, 3, 7, 20]).copied().unwrap_or(5);
-                Some(vec![Seg::arg(n.to_string(), "max_results", ArgKind::Fixed(Value::from(n)))])
+                let n = rng
+                    .pick(&[3i64, 5, 5, 10, 10, 3, 7, 20])
+                    .copied()
+                    .unwrap_or(5);
+                Some(vec![Seg::arg(
+                    n.to_string(),
+                    "max_results",
+                    ArgKind::Fixed(Value::from(n)),
+                )])
             }
             "goal" => Some(vec![Seg::free(goal(self.gaz, rng)?)]),
             "expr" => {
                 let e = math::expression(rng);
                 self.detail = Some(e.kind.to_string());
-                Some(vec![Seg::arg(e.text, "expression", ArgKind::Verbatim { noisy: false })])
+                Some(vec![Seg::arg(
+                    e.text,
+                    "expression",
+                    ArgKind::Verbatim { noisy: false },
+                )])
             }
             "wp" => {
                 let w = math::word_problem(rng);
                 self.detail = Some(w.kind.to_string());
                 Some(vec![
                     Seg::free(w.sentence),
-                    Seg::arg("", "expression", ArgKind::Fixed(Value::String(w.expression))),
+                    Seg::arg(
+                        "",
+                        "expression",
+                        ArgKind::Fixed(Value::String(w.expression)),
+                    ),
                 ])
             }
             "val" => Some(vec![self.value_seg(rng)?]),
@@ -697,7 +803,11 @@ impl<'a> Filler<'a> {
             "a_from" => {
                 let c = self.conversion()?.clone();
                 let word = rng.pick_str(c.from.singular).to_string();
-                let lead = if rng.chance(0.2) { "one" } else { c.from.article };
+                let lead = if rng.chance(0.2) {
+                    "one"
+                } else {
+                    c.from.article
+                };
                 Some(vec![
                     Seg::free(format!("{lead} ")),
                     Seg::arg(word, "from_unit", ArgKind::Lower),
@@ -718,7 +828,10 @@ impl<'a> Filler<'a> {
             "symval" => {
                 let c = self.conversion()?.clone();
                 let value = self.value_seg(rng)?;
-                Some(vec![Seg::arg(c.from.symbol, "from_unit", ArgKind::Lower), value])
+                Some(vec![
+                    Seg::arg(c.from.symbol, "from_unit", ArgKind::Lower),
+                    value,
+                ])
             }
             "social" => {
                 let chats: Vec<_> = self
@@ -760,7 +873,11 @@ impl<'a> Filler<'a> {
 
     fn city_seg(&self, name: String) -> Vec<Seg> {
         if self.tool == Some("wikipedia") {
-            vec![Seg::arg(name.clone(), "topic", ArgKind::Proper { canonical: name })]
+            vec![Seg::arg(
+                name.clone(),
+                "topic",
+                ArgKind::Proper { canonical: name },
+            )]
         } else {
             vec![Seg::free(name)]
         }
@@ -783,9 +900,17 @@ fn wiki_label(name: &str) -> String {
 const GOAL_COMPARE: &[(&str, &str, &str)] = &[
     ("Rust", "Go", "for a backend service"),
     ("Python", "JavaScript", "as a first language"),
-    ("the MacBook Air", "the Dell XPS 13", "for a college student"),
+    (
+        "the MacBook Air",
+        "the Dell XPS 13",
+        "for a college student",
+    ),
     ("Notion", "Obsidian", "for personal notes"),
-    ("Toyota RAV4 hybrid", "Honda CR-V hybrid", "on reliability and cost"),
+    (
+        "Toyota RAV4 hybrid",
+        "Honda CR-V hybrid",
+        "on reliability and cost",
+    ),
     ("Lisbon", "Barcelona", "for a month-long remote work stay"),
     ("Hetzner", "DigitalOcean", "for hosting a small SaaS"),
     ("Vanguard", "Fidelity", "for a Roth IRA"),
@@ -972,9 +1097,17 @@ pub(crate) fn build_clause(
     filler.prepare(&slots, rng)?;
     let segs = render(&items, &mut filler, tool, rng)?;
     let mut segs = segs;
-    if tool == Some("translate") && !segs.iter().any(|s| matches!(s.arg, Some(("target_language", _)))) {
+    if tool == Some("translate")
+        && !segs
+            .iter()
+            .any(|s| matches!(s.arg, Some(("target_language", _))))
+    {
         let target = filler.target.clone()?;
-        segs.push(Seg::arg("", "target_language", ArgKind::Fixed(Value::String(target))));
+        segs.push(Seg::arg(
+            "",
+            "target_language",
+            ArgKind::Fixed(Value::String(target)),
+        ));
     }
     let form = filler.form_override().unwrap_or(form);
     let template = match &filler.detail {
@@ -1016,10 +1149,16 @@ fn render(
                 let inner = span.take()?;
                 let mut parts = inner;
                 let text = template::tidy(&mut parts);
-                segs.extend(parts.into_iter().filter(|s| {
-                    matches!(s.arg, Some((name, _)) if name == "max_results")
-                }));
-                segs.push(Seg::arg(text, span_arg(tool), ArgKind::Verbatim { noisy: true }));
+                segs.extend(
+                    parts
+                        .into_iter()
+                        .filter(|s| matches!(s.arg, Some((name, _)) if name == "max_results")),
+                );
+                segs.push(Seg::arg(
+                    text,
+                    span_arg(tool),
+                    ArgKind::Verbatim { noisy: true },
+                ));
                 continue;
             }
         };
@@ -1086,21 +1225,21 @@ mod tests {
                 let (head, body) = line.split_once('|').unwrap();
                 assert!(!head.is_empty() && "QINTS".contains(&head[..1]), "{line}");
                 let items = template::resolve(&template::parse(body), &mut rng);
+                let mut f = Filler::new(&gaz, Some("web_search"));
+                f.word = Some("x".into());
+                f.topic = Some(("X".into(), String::new()));
+                f.phrase = Some(("English".into(), "hello".into()));
+                f.target = Some("French".into());
+                f.place = Some(("Japan".into(), String::new()));
+                f.conversion = Some(Conversion::pick(&mut rng));
                 for slot in template::slot_names(&items) {
-                    let mut f = Filler::new(&gaz, Some("web_search"));
-                    f.word = Some("x".into());
-                    f.topic = Some(("X".into(), String::new()));
-                    f.phrase = Some(("English".into(), "hello".into()));
-                    f.target = Some("French".into());
-                    f.place = Some(("Japan".into(), String::new()));
-                    f.conversion = Some(Conversion::pick(&mut rng));
-                    if f.conversion.as_ref().unwrap().from.symbol.is_empty() && slot == "symval" {
+                    if slot == "symval" || slot == "valfrom" {
                         continue;
                     }
-                    if slot == "valfrom" {
-                        continue;
-                    }
-                    assert!(f.fill(&slot, &mut rng).is_some(), "unknown slot {slot} in {line}");
+                    assert!(
+                        f.fill(&slot, &mut rng).is_some(),
+                        "unknown slot {slot} in {line}"
+                    );
                 }
             }
         }

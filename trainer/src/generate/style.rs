@@ -241,10 +241,33 @@ fn add_arg_typo(segs: &mut [Seg], rng: &mut Rng) -> bool {
         return false;
     };
     seg.text.replace_range(s..e, &typed);
+    let text = seg.text.clone();
     if let Some((_, ArgKind::Proper { canonical })) = seg.arg.as_mut() {
-        *canonical = seg.text.clone();
+        *canonical = recase_like(&text, canonical);
     }
     true
+}
+
+/// `typed` with each word's first letter upper-cased where the same word of
+/// `model` starts upper-case ("emperoor penguin" like "Emperor penguin").
+fn recase_like(typed: &str, model: &str) -> String {
+    let model_words: Vec<&str> = model.split(' ').collect();
+    typed
+        .split(' ')
+        .enumerate()
+        .map(|(i, w)| {
+            let upper = model_words
+                .get(i)
+                .and_then(|m| m.chars().next())
+                .is_some_and(char::is_uppercase);
+            if upper {
+                super::template::capitalise(w)
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Replaces whole words/phrases with chat abbreviations; returns how many.
@@ -259,8 +282,14 @@ fn abbreviate(segs: &mut [Seg], rng: &mut Rng) -> usize {
             if !date && rng.chance(0.6) && seg.text.to_lowercase().contains(long) {
                 if let Some(pos) = seg.text.to_lowercase().find(long) {
                     let end = pos + long.len();
-                    let bounded = seg.text[..pos].chars().last().is_none_or(|c| !c.is_alphanumeric())
-                        && seg.text[end..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+                    let bounded = seg.text[..pos]
+                        .chars()
+                        .last()
+                        .is_none_or(|c| !c.is_alphanumeric())
+                        && seg.text[end..]
+                            .chars()
+                            .next()
+                            .is_none_or(|c| !c.is_alphanumeric());
                     if bounded {
                         seg.text.replace_range(pos..end, short);
                         made += 1;
@@ -334,14 +363,8 @@ pub(crate) fn apply(segs: &mut Vec<Seg>, noise: &Noise, rng: &mut Rng) -> Vec<&'
         }
     }
     if rng.chance(noise.filler) {
-        let starts_with_greeting = segs
-            .first()
-            .map(|s| s.text.trim_start().to_lowercase())
-            .is_some_and(|t| t.starts_with("hey") || t.starts_with("hi") || t.starts_with("so "));
-        if !starts_with_greeting {
-            segs.insert(0, Seg::free(rng.pick_str(FILLERS)));
-            tags.push("spoken");
-        }
+        segs.insert(0, Seg::free(rng.pick_str(FILLERS)));
+        tags.push("spoken");
     }
     if rng.chance(noise.no_punct) {
         strip_punct(segs);
@@ -359,13 +382,14 @@ pub(crate) fn apply(segs: &mut Vec<Seg>, noise: &Noise, rng: &mut Rng) -> Vec<&'
         }
         tags.push("upper");
     } else if r < noise.lower + noise.upper + noise.capitalise {
-        if let Some(seg) = segs.iter_mut().find(|s| s.text.chars().any(char::is_alphabetic)) {
-            if let Some((i, c)) = seg.text.char_indices().find(|(_, c)| c.is_alphabetic()) {
+        if let Some(seg) = segs.iter_mut().find(|s| !s.text.trim().is_empty()) {
+            let first = seg.text.char_indices().find(|(_, c)| !c.is_whitespace());
+            if let Some((i, c)) = first.filter(|(_, c)| c.is_alphabetic()) {
                 let upper: String = c.to_uppercase().collect();
                 seg.text.replace_range(i..i + c.len_utf8(), &upper);
+                tags.push("cap");
             }
         }
-        tags.push("cap");
     }
     if rng.chance(noise.emoji) {
         segs.push(Seg::free(rng.pick_str(EMOJI)));
@@ -411,6 +435,18 @@ mod tests {
     }
 
     #[test]
+    fn recasing_follows_the_model() {
+        assert_eq!(
+            recase_like("emperoor penguin", "Emperor penguin"),
+            "Emperoor penguin"
+        );
+        assert_eq!(
+            recase_like("rio de janiero", "Rio de Janeiro"),
+            "Rio de Janiero"
+        );
+    }
+
+    #[test]
     fn punctuation_strip_keeps_decimals() {
         let mut segs = vec![Seg::free("what's 3.5, 1,000 and so on?")];
         strip_punct(&mut segs);
@@ -434,7 +470,11 @@ mod tests {
         for _ in 0..50 {
             let mut segs = vec![
                 Seg::free("please translate "),
-                Seg::arg("where's the station?", "text", ArgKind::Verbatim { noisy: false }),
+                Seg::arg(
+                    "where's the station?",
+                    "text",
+                    ArgKind::Verbatim { noisy: false },
+                ),
             ];
             apply(&mut segs, &noise, &mut rng);
             assert!(segs.iter().any(|s| s.text == "where's the station?"));

@@ -323,7 +323,10 @@ mod tests {
                     _ => "",
                 })
                 .collect();
-            assert!(["a b c f", "a b d f", "a e f"].contains(&text.as_str()), "{text}");
+            assert!(
+                ["a b c f", "a b d f", "a e f"].contains(&text.as_str()),
+                "{text}"
+            );
         }
     }
 

@@ -14,7 +14,11 @@ const CONTRACT: &[(&str, &[&str], &[&str])] = &[
     ("calculator", &["expression"], &[]),
     ("weather", &["location"], &["date"]),
     ("wikipedia", &["topic"], &[]),
-    ("translate", &["text", "target_language"], &["source_language"]),
+    (
+        "translate",
+        &["text", "target_language"],
+        &["source_language"],
+    ),
     ("dictionary", &["word"], &[]),
     ("datetime", &[], &["location", "timezone"]),
     ("unit_converter", &["value", "from_unit", "to_unit"], &[]),
@@ -112,7 +116,11 @@ fn calls_follow_the_contract() {
 fn no_duplicate_queries() {
     let mut generator = Generator::new(9, ClassMix::default());
     let mut seen = HashSet::new();
-    for e in generator.generate(3000).into_iter().chain(generator.generate(3000)) {
+    for e in generator
+        .generate(3000)
+        .into_iter()
+        .chain(generator.generate(3000))
+    {
         assert!(seen.insert(normalise(&e.query)), "duplicate {:?}", e.query);
     }
 }
@@ -122,9 +130,23 @@ fn spans_appear_in_the_query() {
     for e in sample(11, 5000) {
         let q = e.query.to_lowercase();
         for call in &e.calls {
-            for name in ["location", "word", "topic", "text", "query", "goal", "from_unit", "to_unit", "timezone"] {
+            for name in [
+                "location",
+                "word",
+                "topic",
+                "text",
+                "query",
+                "goal",
+                "from_unit",
+                "to_unit",
+                "timezone",
+            ] {
                 if let Some(Value::String(v)) = call.arguments.get(name) {
-                    assert!(q.contains(&v.to_lowercase()), "{name}={v:?} not in {:?}", e.query);
+                    assert!(
+                        q.contains(&v.to_lowercase()),
+                        "{name}={v:?} not in {:?}",
+                        e.query
+                    );
                 }
             }
         }
@@ -132,10 +154,20 @@ fn spans_appear_in_the_query() {
 }
 
 fn anchor(call: &ToolCall) -> Option<String> {
-    ["query", "goal", "location", "topic", "word", "text", "expression", "from_unit", "timezone"]
-        .iter()
-        .find_map(|k| call.arguments.get(*k).and_then(Value::as_str))
-        .map(str::to_lowercase)
+    [
+        "query",
+        "goal",
+        "location",
+        "topic",
+        "word",
+        "text",
+        "expression",
+        "from_unit",
+        "timezone",
+    ]
+    .iter()
+    .find_map(|k| call.arguments.get(*k).and_then(Value::as_str))
+    .map(str::to_lowercase)
 }
 
 #[test]
@@ -165,8 +197,13 @@ fn styles_are_varied() {
         .iter()
         .map(|e| e.meta["style"].as_str().unwrap_or(""))
         .collect();
-    for tag in ["lower", "typo", "nopunct", "abbrev", "cap", "clean", "argtypo", "spoken", "emoji"] {
-        let k = styles.iter().filter(|s| s.split('+').any(|t| t == tag)).count();
+    for tag in [
+        "lower", "typo", "nopunct", "abbrev", "cap", "clean", "argtypo", "spoken", "emoji",
+    ] {
+        let k = styles
+            .iter()
+            .filter(|s| s.split('+').any(|t| t == tag))
+            .count();
         assert!(k > 10, "style {tag} seen {k} times");
     }
     let lower = examples
@@ -192,18 +229,32 @@ fn templates_are_diverse() {
 fn edge_cases_are_labeled_as_documented() {
     let examples = sample(23, 8000);
     let find = |pred: &dyn Fn(&Example) -> bool| examples.iter().find(|e| pred(e)).cloned();
-    let capital = find(&|e| e.query.to_lowercase().contains("capital of") && category(e) == "wikipedia");
+    let capital =
+        find(&|e| e.query.to_lowercase().contains("capital of") && category(e) == "wikipedia");
     assert!(capital.is_some());
     let bare_time = find(&|e| category(e) == "datetime" && e.calls[0].arguments.is_empty());
     assert!(bare_time.is_some());
-    let spell = find(&|e| e.query.to_lowercase().starts_with("spell ") && category(e) == "dictionary");
+    let spell =
+        find(&|e| e.query.to_lowercase().starts_with("spell ") && category(e) == "dictionary");
     assert!(spell.is_some());
-    let dated = find(&|e| category(e) == "weather" && e.calls[0].arguments.get("date") == Some(&Value::from("tomorrow")));
+    let dated = find(&|e| {
+        category(e) == "weather"
+            && e.calls[0].arguments.get("date") == Some(&Value::from("tomorrow"))
+    });
     assert!(dated.is_some());
     for e in examples.iter().filter(|e| category(e) == "weather") {
         if let Some(Value::String(d)) = e.calls[0].arguments.get("date") {
             let ok = ["today", "tomorrow"].contains(&d.as_str())
-                || ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"].contains(&d.as_str())
+                || [
+                    "Monday",
+                    "Tuesday",
+                    "Wednesday",
+                    "Thursday",
+                    "Friday",
+                    "Saturday",
+                    "Sunday",
+                ]
+                .contains(&d.as_str())
                 || (d.len() == 10 && d.chars().nth(4) == Some('-'));
             assert!(ok, "bad date {d} in {:?}", e.query);
         }
@@ -213,8 +264,14 @@ fn edge_cases_are_labeled_as_documented() {
 #[test]
 #[ignore = "prints a sample for manual review: cargo test -p toolforge-trainer print_sample -- --ignored --nocapture"]
 fn print_sample() {
-    let seed = std::env::var("SAMPLE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(2026);
-    let n = std::env::var("SAMPLE_N").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let seed = std::env::var("SAMPLE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2026);
+    let n = std::env::var("SAMPLE_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     for e in sample(seed, n) {
         println!("{}", serde_json::to_string(&e).unwrap_or_default());
     }
