@@ -173,6 +173,14 @@ const LEAD_Q: &[&str] = &[
     "random question but ",
     "hey quick one, ",
     "good morning! ",
+    "so i'm at work and bored, ",
+    "quick sanity check: ",
+    "i was just wondering, ",
+    "not urgent but ",
+    "for a school project, ",
+    "settle a debate: ",
+    "this might be a dumb question but ",
+    "sorry to bother you, ",
 ];
 const LEAD_I: &[&str] = &[
     "",
@@ -198,6 +206,10 @@ const LEAD_I: &[&str] = &[
     "ok now ",
     "can you please ",
     "could u ",
+    "when you get a chance, ",
+    "real quick, ",
+    "sorry to bother you but could you ",
+    "before i forget, ",
 ];
 const LEAD_N: &[&str] = &[
     "",
@@ -442,11 +454,14 @@ impl Generator {
         for (i, clause) in clauses.iter().enumerate() {
             if i > 0 {
                 let prev = clauses[i - 1].form;
-                let conn = if prev == Form::Question && self.rng.chance(0.4) {
+                let mut conn = if prev == Form::Question && self.rng.chance(0.4) {
                     self.rng.pick_str(CONNECTORS_AFTER_Q)
                 } else {
                     self.rng.pick_str(CONNECTORS)
                 };
+                if conn.ends_with("can you ") && clause.form != Form::Imperative {
+                    conn = " and ";
+                }
                 segs.push(Seg::free(conn));
                 let inner = if conn.ends_with("can you ") {
                     ""

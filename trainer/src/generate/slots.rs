@@ -892,9 +892,15 @@ fn unit_arg(slot: &str) -> &'static str {
     }
 }
 
-/// Wikipedia-style label: first letter capitalised, the rest as written.
+/// Wikipedia-style label: first letter capitalised, the rest as written;
+/// names whose first word already has capitals ("mRNA", "iPhone") stay as they are.
 fn wiki_label(name: &str) -> String {
-    capitalise(name)
+    let first = name.split(' ').next().unwrap_or("");
+    if first.chars().any(char::is_uppercase) {
+        name.to_string()
+    } else {
+        capitalise(name)
+    }
 }
 
 const GOAL_COMPARE: &[(&str, &str, &str)] = &[
@@ -1053,7 +1059,8 @@ pub(crate) fn build_clause(
                 ("landmark", 2.0),
                 ("country", 1.2),
                 ("event", 2.2),
-                ("science", 2.6),
+                ("science", 2.0),
+                ("concept", 1.0),
                 ("work", 1.2),
                 ("org", 0.8),
                 ("animal", 1.0),
@@ -1071,6 +1078,7 @@ pub(crate) fn build_clause(
                 "country" => templates::WIKI_COUNTRY,
                 "event" => templates::WIKI_EVENT,
                 "science" => templates::WIKI_SCIENCE,
+                "concept" => templates::WIKI_CONCEPT,
                 "work" => templates::WIKI_WORK,
                 "org" => templates::WIKI_ORG,
                 "animal" => templates::WIKI_ANIMAL,
@@ -1209,6 +1217,7 @@ mod tests {
             templates::WIKI_COUNTRY,
             templates::WIKI_EVENT,
             templates::WIKI_SCIENCE,
+            templates::WIKI_CONCEPT,
             templates::WIKI_WORK,
             templates::WIKI_ORG,
             templates::WIKI_ANIMAL,

@@ -375,6 +375,20 @@ pub(crate) const WIKI_SCIENCE: &[&str] = &[
     "T|wiki {tn}",
 ];
 
+pub(crate) const WIKI_CONCEPT: &[&str] = &[
+    "Q|what is {t}",
+    "Q|what's {t}",
+    "I|explain {t}",
+    "I|tell me about {t}",
+    "T|history of {t}",
+    "T|{tn} wiki",
+    "I|give me an overview of {t}",
+    "Q|where did {t} (come from|originate)",
+    "Q|who (came up with|started) {t}",
+    "T|{tn} (explained|origins)",
+    "S|(i keep hearing about|we're covering) {t} (in class|at work|on the news)(,|.) (what is it exactly|can you explain it)",
+];
+
 pub(crate) const WIKI_WORK: &[&str] = &[
     "Q|who (created|made) {t}",
     "Q|who is the (author|creator) of {t}",
