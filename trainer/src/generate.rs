@@ -177,8 +177,6 @@ const LEAD_Q: &[&str] = &[
     "quick sanity check: ",
     "i was just wondering, ",
     "not urgent but ",
-    "for a school project, ",
-    "settle a debate: ",
     "this might be a dumb question but ",
     "sorry to bother you, ",
 ];
@@ -298,6 +296,50 @@ fn leads(form: Form) -> &'static [&'static str] {
         Form::Noun => LEAD_N,
         Form::Terse => LEAD_T,
         Form::Sentence => LEAD_S,
+    }
+}
+
+/// Lead-ins that only make sense for one tool's questions.
+fn tool_leads(tool: Option<&str>) -> &'static [&'static str] {
+    match tool {
+        Some("wikipedia") => &[
+            "for a school project, ",
+            "settle a debate: ",
+            "my kid is asking me, ",
+            "for my essay, ",
+            "watching a documentary and wondering, ",
+        ],
+        Some("calculator") => &[
+            "settle a debate: ",
+            "for my homework, ",
+            "checking my math, ",
+            "splitting the bill, ",
+        ],
+        Some("weather") => &[
+            "before i head out, ",
+            "trying to plan my day, ",
+            "packing right now, ",
+            "thinking about a run later, ",
+        ],
+        Some("web_search") => &[
+            "did you see the news? ",
+            "i keep hearing about this, ",
+            "for work, ",
+            "been out of the loop, ",
+        ],
+        Some("translate") => &[
+            "for my trip, ",
+            "learning languages for fun, ",
+            "for a card i'm writing, ",
+        ],
+        Some("dictionary") => &[
+            "for my essay, ",
+            "word nerd question: ",
+            "settle a debate: ",
+        ],
+        Some("unit_converter") => &["cooking question, ", "for a project, ", "for my homework, "],
+        Some("datetime") => &["before i call, ", "scheduling a meeting, "],
+        _ => &[],
     }
 }
 
@@ -449,7 +491,19 @@ impl Generator {
         let mut segs = Vec::new();
         let first_form = clauses.first().map(|c| c.form).unwrap_or(Form::Sentence);
         let last_form = clauses.last().map(|c| c.form).unwrap_or(Form::Sentence);
-        let lead = self.rng.pick_str(leads(first_form));
+        let single_tool = match clauses {
+            [only] => only.tool,
+            _ => None,
+        };
+        let topical = tool_leads(single_tool);
+        let lead = if !topical.is_empty()
+            && matches!(first_form, Form::Question | Form::Imperative)
+            && self.rng.chance(0.1)
+        {
+            self.rng.pick_str(topical)
+        } else {
+            self.rng.pick_str(leads(first_form))
+        };
         segs.push(Seg::free(lead));
         for (i, clause) in clauses.iter().enumerate() {
             if i > 0 {
@@ -476,7 +530,18 @@ impl Generator {
                 segs.push(seg);
             }
         }
-        segs.push(Seg::free(self.rng.pick_str(tails(last_form))));
+        let mut tail = self.rng.pick_str(tails(last_form));
+        let polite = |t: &str| ["please", "pls", "plz"].iter().any(|p| t.contains(p));
+        for _ in 0..5 {
+            if !(polite(lead) && polite(tail)) {
+                break;
+            }
+            tail = self.rng.pick_str(tails(last_form));
+        }
+        if polite(lead) && polite(tail) {
+            tail = "";
+        }
+        segs.push(Seg::free(tail));
         (segs, !lead.is_empty())
     }
 }

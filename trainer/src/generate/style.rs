@@ -41,6 +41,12 @@ const FILLERS: &[&str] = &[
     "right, ", "well ",
 ];
 
+/// Openings that already sound spoken; no filler is added before them.
+const CHATTY_STARTS: &[&str] = &[
+    "ok", "so ", "um", "uh", "hmm", "hey", "hi", "yo", "well", "like ", "alright", "erm", "right",
+    "hello", "sorry",
+];
+
 const EMOJI: &[&str] = &[
     " 🙏", " 😅", " 🤔", " 😊", " 👀", " 🙂", " 😂", " 🔥", " ✨", " 👍", " 🥲", " 😬",
 ];
@@ -362,7 +368,12 @@ pub(crate) fn apply(segs: &mut Vec<Seg>, noise: &Noise, rng: &mut Rng) -> Vec<&'
             tags.push("typo");
         }
     }
-    if rng.chance(noise.filler) {
+    let starts_chatty = segs
+        .iter()
+        .find(|s| !s.text.trim().is_empty())
+        .map(|s| s.text.trim_start().to_lowercase())
+        .is_some_and(|t| CHATTY_STARTS.iter().any(|c| t.starts_with(c)));
+    if !starts_chatty && rng.chance(noise.filler) {
         segs.insert(0, Seg::free(rng.pick_str(FILLERS)));
         tags.push("spoken");
     }

@@ -730,7 +730,7 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["rad"],
                 &["rad"],
                 "a",
-                &[0.5, 1.0, 1.57, 2.0, 3.14, 6.28],
+                &[0.5, 1.0, 1.5, 2.0, 3.0, 4.5],
             ),
         ],
         pairs: &[(0, 1), (1, 0)],
@@ -1092,14 +1092,14 @@ pub(crate) fn number_text(value: f64, rng: &mut Rng) -> String {
 
 /// Formats an integer with thousands separators.
 pub(crate) fn with_commas(n: i64) -> String {
-    let digits = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
+    let digits = n.unsigned_abs().to_string();
+    let groups: Vec<&str> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|g| std::str::from_utf8(g).unwrap_or(""))
+        .collect();
+    let out = groups.join(",");
     if n < 0 {
         format!("-{out}")
     } else {
