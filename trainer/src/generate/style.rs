@@ -330,7 +330,7 @@ fn abbreviate(segs: &mut [Seg], rng: &mut Rng) -> usize {
 /// keeping decimal points and separators between digits.
 fn strip_punct(segs: &mut [Seg]) {
     for seg in segs.iter_mut() {
-        if !seg.is_noisy() {
+        if !seg.is_noisy() && !is_date_seg(seg) {
             continue;
         }
         let chars: Vec<char> = seg.text.chars().collect();
