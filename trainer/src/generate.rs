@@ -337,7 +337,7 @@ fn tool_leads(tool: Option<&str>) -> &'static [&'static str] {
             "word nerd question: ",
             "settle a debate: ",
         ],
-        Some("unit_converter") => &["cooking question, ", "for a project, ", "for my homework, "],
+        Some("unit_converter") => &["for a project, ", "for my homework, "],
         Some("datetime") => &["before i call, ", "scheduling a meeting, "],
         _ => &[],
     }
