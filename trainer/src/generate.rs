@@ -173,6 +173,15 @@ const LEAD_Q: &[&str] = &[
     "random question but ",
     "hey quick one, ",
     "good morning! ",
+<<<<<<< HEAD
+=======
+    "so i'm at work and bored, ",
+    "quick sanity check: ",
+    "i was just wondering, ",
+    "not urgent but ",
+    "this might be a dumb question but ",
+    "sorry to bother you, ",
+>>>>>>> h-gen
 ];
 const LEAD_I: &[&str] = &[
     "",
@@ -198,6 +207,13 @@ const LEAD_I: &[&str] = &[
     "ok now ",
     "can you please ",
     "could u ",
+<<<<<<< HEAD
+=======
+    "when you get a chance, ",
+    "real quick, ",
+    "sorry to bother you but could you ",
+    "before i forget, ",
+>>>>>>> h-gen
 ];
 const LEAD_N: &[&str] = &[
     "",
@@ -286,6 +302,50 @@ fn leads(form: Form) -> &'static [&'static str] {
         Form::Noun => LEAD_N,
         Form::Terse => LEAD_T,
         Form::Sentence => LEAD_S,
+    }
+}
+
+/// Lead-ins that only make sense for one tool's questions.
+fn tool_leads(tool: Option<&str>) -> &'static [&'static str] {
+    match tool {
+        Some("wikipedia") => &[
+            "for a school project, ",
+            "settle a debate: ",
+            "my kid is asking me, ",
+            "for my essay, ",
+            "watching a documentary and wondering, ",
+        ],
+        Some("calculator") => &[
+            "settle a debate: ",
+            "for my homework, ",
+            "checking my math, ",
+            "splitting the bill, ",
+        ],
+        Some("weather") => &[
+            "before i head out, ",
+            "trying to plan my day, ",
+            "packing right now, ",
+            "thinking about a run later, ",
+        ],
+        Some("web_search") => &[
+            "did you see the news? ",
+            "i keep hearing about this, ",
+            "for work, ",
+            "been out of the loop, ",
+        ],
+        Some("translate") => &[
+            "for my trip, ",
+            "learning languages for fun, ",
+            "for a card i'm writing, ",
+        ],
+        Some("dictionary") => &[
+            "for my essay, ",
+            "word nerd question: ",
+            "settle a debate: ",
+        ],
+        Some("unit_converter") => &["for a project, ", "for my homework, "],
+        Some("datetime") => &["before i call, ", "scheduling a meeting, "],
+        _ => &[],
     }
 }
 
@@ -378,9 +438,13 @@ impl Generator {
             "no_tool" => vec![self.clause(None, false)?],
             tool => vec![self.clause(Some(tool), false)?],
         };
-        let mut segs = self.assemble(&clauses);
+        let (mut segs, has_lead) = self.assemble(&clauses);
         template::tidy(&mut segs);
-        let tags = style::apply(&mut segs, &self.noise, &mut self.rng);
+        let mut noise = self.noise;
+        if has_lead {
+            noise.filler = 0.0;
+        }
+        let tags = style::apply(&mut segs, &noise, &mut self.rng);
         let query = template::tidy(&mut segs);
         let calls = calls_from(&clauses, &segs);
         let template_id = clauses
@@ -427,20 +491,37 @@ impl Generator {
         Some(clauses)
     }
 
-    /// Lead-in, clauses joined by connectors (calls in query order), ending.
-    fn assemble(&mut self, clauses: &[Clause]) -> Vec<Seg> {
+    /// Lead-in, clauses joined by connectors (calls in query order), ending;
+    /// also whether a lead-in was used.
+    fn assemble(&mut self, clauses: &[Clause]) -> (Vec<Seg>, bool) {
         let mut segs = Vec::new();
         let first_form = clauses.first().map(|c| c.form).unwrap_or(Form::Sentence);
         let last_form = clauses.last().map(|c| c.form).unwrap_or(Form::Sentence);
-        segs.push(Seg::free(self.rng.pick_str(leads(first_form))));
+        let single_tool = match clauses {
+            [only] => only.tool,
+            _ => None,
+        };
+        let topical = tool_leads(single_tool);
+        let lead = if !topical.is_empty()
+            && matches!(first_form, Form::Question | Form::Imperative)
+            && self.rng.chance(0.1)
+        {
+            self.rng.pick_str(topical)
+        } else {
+            self.rng.pick_str(leads(first_form))
+        };
+        segs.push(Seg::free(lead));
         for (i, clause) in clauses.iter().enumerate() {
             if i > 0 {
                 let prev = clauses[i - 1].form;
-                let conn = if prev == Form::Question && self.rng.chance(0.4) {
+                let mut conn = if prev == Form::Question && self.rng.chance(0.4) {
                     self.rng.pick_str(CONNECTORS_AFTER_Q)
                 } else {
                     self.rng.pick_str(CONNECTORS)
                 };
+                if conn.ends_with("can you ") && clause.form != Form::Imperative {
+                    conn = " and ";
+                }
                 segs.push(Seg::free(conn));
                 let inner = if conn.ends_with("can you ") {
                     ""
@@ -455,8 +536,19 @@ impl Generator {
                 segs.push(seg);
             }
         }
-        segs.push(Seg::free(self.rng.pick_str(tails(last_form))));
-        segs
+        let mut tail = self.rng.pick_str(tails(last_form));
+        let polite = |t: &str| ["please", "pls", "plz"].iter().any(|p| t.contains(p));
+        for _ in 0..5 {
+            if !(polite(lead) && polite(tail)) {
+                break;
+            }
+            tail = self.rng.pick_str(tails(last_form));
+        }
+        if polite(lead) && polite(tail) {
+            tail = "";
+        }
+        segs.push(Seg::free(tail));
+        (segs, !lead.is_empty())
     }
 }
 

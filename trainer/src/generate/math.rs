@@ -54,14 +54,16 @@ pub(crate) fn number_words(n: u32) -> String {
     }
     if n < 100 {
         let t = TENS[(n / 10) as usize];
-        return if n % 10 == 0 {
+        let ones = n % 10;
+        return if ones == 0 {
             t.to_string()
         } else {
             format!("{t}-{}", ONES[(n % 10) as usize])
         };
     }
     let h = format!("{} hundred", ONES[(n / 100) as usize]);
-    if n % 100 == 0 {
+    let rest = n % 100;
+    if rest == 0 {
         h
     } else {
         format!("{h} and {}", number_words(n % 100))

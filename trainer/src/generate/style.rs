@@ -41,6 +41,12 @@ const FILLERS: &[&str] = &[
     "right, ", "well ",
 ];
 
+/// Openings that already sound spoken; no filler is added before them.
+const CHATTY_STARTS: &[&str] = &[
+    "ok", "so ", "um", "uh", "hmm", "hey", "hi", "yo", "well", "like ", "alright", "erm", "right",
+    "hello", "sorry",
+];
+
 const EMOJI: &[&str] = &[
     " 🙏", " 😅", " 🤔", " 😊", " 👀", " 🙂", " 😂", " 🔥", " ✨", " 👍", " 🥲", " 😬",
 ];
@@ -241,10 +247,33 @@ fn add_arg_typo(segs: &mut [Seg], rng: &mut Rng) -> bool {
         return false;
     };
     seg.text.replace_range(s..e, &typed);
+    let text = seg.text.clone();
     if let Some((_, ArgKind::Proper { canonical })) = seg.arg.as_mut() {
-        *canonical = seg.text.clone();
+        *canonical = recase_like(&text, canonical);
     }
     true
+}
+
+/// `typed` with each word's first letter upper-cased where the same word of
+/// `model` starts upper-case ("emperoor penguin" like "Emperor penguin").
+fn recase_like(typed: &str, model: &str) -> String {
+    let model_words: Vec<&str> = model.split(' ').collect();
+    typed
+        .split(' ')
+        .enumerate()
+        .map(|(i, w)| {
+            let upper = model_words
+                .get(i)
+                .and_then(|m| m.chars().next())
+                .is_some_and(char::is_uppercase);
+            if upper {
+                super::template::capitalise(w)
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Replaces whole words/phrases with chat abbreviations; returns how many.
@@ -301,7 +330,7 @@ fn abbreviate(segs: &mut [Seg], rng: &mut Rng) -> usize {
 /// keeping decimal points and separators between digits.
 fn strip_punct(segs: &mut [Seg]) {
     for seg in segs.iter_mut() {
-        if !seg.is_noisy() {
+        if !seg.is_noisy() && !is_date_seg(seg) {
             continue;
         }
         let chars: Vec<char> = seg.text.chars().collect();
@@ -339,15 +368,14 @@ pub(crate) fn apply(segs: &mut Vec<Seg>, noise: &Noise, rng: &mut Rng) -> Vec<&'
             tags.push("typo");
         }
     }
-    if rng.chance(noise.filler) {
-        let starts_with_greeting = segs
-            .first()
-            .map(|s| s.text.trim_start().to_lowercase())
-            .is_some_and(|t| t.starts_with("hey") || t.starts_with("hi") || t.starts_with("so "));
-        if !starts_with_greeting {
-            segs.insert(0, Seg::free(rng.pick_str(FILLERS)));
-            tags.push("spoken");
-        }
+    let starts_chatty = segs
+        .iter()
+        .find(|s| !s.text.trim().is_empty())
+        .map(|s| s.text.trim_start().to_lowercase())
+        .is_some_and(|t| CHATTY_STARTS.iter().any(|c| t.starts_with(c)));
+    if !starts_chatty && rng.chance(noise.filler) {
+        segs.insert(0, Seg::free(rng.pick_str(FILLERS)));
+        tags.push("spoken");
     }
     if rng.chance(noise.no_punct) {
         strip_punct(segs);
@@ -365,16 +393,22 @@ pub(crate) fn apply(segs: &mut Vec<Seg>, noise: &Noise, rng: &mut Rng) -> Vec<&'
         }
         tags.push("upper");
     } else if r < noise.lower + noise.upper + noise.capitalise {
+<<<<<<< HEAD
         if let Some(seg) = segs
             .iter_mut()
             .find(|s| s.text.chars().any(char::is_alphabetic))
         {
             if let Some((i, c)) = seg.text.char_indices().find(|(_, c)| c.is_alphabetic()) {
+=======
+        if let Some(seg) = segs.iter_mut().find(|s| !s.text.trim().is_empty()) {
+            let first = seg.text.char_indices().find(|(_, c)| !c.is_whitespace());
+            if let Some((i, c)) = first.filter(|(_, c)| c.is_alphabetic()) {
+>>>>>>> h-gen
                 let upper: String = c.to_uppercase().collect();
                 seg.text.replace_range(i..i + c.len_utf8(), &upper);
+                tags.push("cap");
             }
         }
-        tags.push("cap");
     }
     if rng.chance(noise.emoji) {
         segs.push(Seg::free(rng.pick_str(EMOJI)));
@@ -417,6 +451,18 @@ mod tests {
         let (_, value) = segs[1].value().unwrap();
         assert_ne!(value, Value::String("London".into()));
         assert_eq!(value, Value::String(segs[1].text.clone()));
+    }
+
+    #[test]
+    fn recasing_follows_the_model() {
+        assert_eq!(
+            recase_like("emperoor penguin", "Emperor penguin"),
+            "Emperoor penguin"
+        );
+        assert_eq!(
+            recase_like("rio de janiero", "Rio de Janeiro"),
+            "Rio de Janiero"
+        );
     }
 
     #[test]
