@@ -173,15 +173,12 @@ const LEAD_Q: &[&str] = &[
     "random question but ",
     "hey quick one, ",
     "good morning! ",
-<<<<<<< HEAD
-=======
     "so i'm at work and bored, ",
     "quick sanity check: ",
     "i was just wondering, ",
     "not urgent but ",
     "this might be a dumb question but ",
     "sorry to bother you, ",
->>>>>>> h-gen
 ];
 const LEAD_I: &[&str] = &[
     "",
@@ -207,13 +204,10 @@ const LEAD_I: &[&str] = &[
     "ok now ",
     "can you please ",
     "could u ",
-<<<<<<< HEAD
-=======
     "when you get a chance, ",
     "real quick, ",
     "sorry to bother you but could you ",
     "before i forget, ",
->>>>>>> h-gen
 ];
 const LEAD_N: &[&str] = &[
     "",

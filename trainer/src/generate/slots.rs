@@ -561,30 +561,6 @@ impl<'a> Filler<'a> {
             return Some(v.clone());
         }
         let items = self.gaz.web_of(kind);
-<<<<<<< HEAD
-        let used: Vec<String> = self.web_cache.iter().map(|(_, v)| v.clone()).collect();
-        let mut value = None;
-        for _ in 0..10 {
-            let item = rng.pick(&items)?;
-            let text = match kind {
-                "team" => {
-                    let name = item.fields.first()?.clone();
-                    let league = item.fields.get(1).cloned().unwrap_or_default();
-                    if key == "team"
-                        && ["NBA", "MLB", "NFL", "NHL", "rugby"].contains(&league.as_str())
-                    {
-                        format!("the {name}")
-                    } else {
-                        name
-                    }
-                }
-                "office" => format!("{} of {}", item.fields.first()?, item.fields.get(1)?),
-                _ => item.fields.first()?.clone(),
-            };
-            if !used.contains(&text) {
-                value = Some(text);
-                break;
-=======
         // A second team or product ("X vs Y") comes from the same league or kind.
         let group = if key.ends_with('2') {
             let (_, _, g) = self.web_cache.iter().find(|(k, _, _)| k != key)?;
@@ -614,7 +590,6 @@ impl<'a> Filler<'a> {
                     && ["NBA", "MLB", "NFL", "NHL", "rugby"].contains(&group.as_str()) =>
             {
                 format!("the {name}")
->>>>>>> h-gen
             }
             "office" => format!("{name} of {group}"),
             _ => name,
@@ -1270,12 +1245,6 @@ mod tests {
                     if slot == "symval" || slot == "valfrom" {
                         continue;
                     }
-<<<<<<< HEAD
-                    if slot == "valfrom" {
-                        continue;
-                    }
-=======
->>>>>>> h-gen
                     assert!(
                         f.fill(&slot, &mut rng).is_some(),
                         "unknown slot {slot} in {line}"

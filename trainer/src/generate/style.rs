@@ -393,17 +393,9 @@ pub(crate) fn apply(segs: &mut Vec<Seg>, noise: &Noise, rng: &mut Rng) -> Vec<&'
         }
         tags.push("upper");
     } else if r < noise.lower + noise.upper + noise.capitalise {
-<<<<<<< HEAD
-        if let Some(seg) = segs
-            .iter_mut()
-            .find(|s| s.text.chars().any(char::is_alphabetic))
-        {
-            if let Some((i, c)) = seg.text.char_indices().find(|(_, c)| c.is_alphabetic()) {
-=======
         if let Some(seg) = segs.iter_mut().find(|s| !s.text.trim().is_empty()) {
             let first = seg.text.char_indices().find(|(_, c)| !c.is_whitespace());
             if let Some((i, c)) = first.filter(|(_, c)| c.is_alphabetic()) {
->>>>>>> h-gen
                 let upper: String = c.to_uppercase().collect();
                 seg.text.replace_range(i..i + c.len_utf8(), &upper);
                 tags.push("cap");

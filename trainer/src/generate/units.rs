@@ -86,12 +86,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["kilometer", "kilometre"],
                 &["kilometers", "kilometres"],
                 &["km"],
-<<<<<<< HEAD
-                &["km"],
-                "a",
-            ),
-            unit(&["mile"], &["miles"], &["mi"], &[], "a"),
-=======
                 &["km", "k"],
                 "a",
                 &[
@@ -108,18 +102,12 @@ pub(crate) const CATEGORIES: &[Category] = &[
                     1.0, 2.0, 3.0, 5.0, 6.2, 10.0, 13.1, 26.2, 60.0, 100.0, 300.0, 1200.0,
                 ],
             ),
->>>>>>> h-gen
             unit(
                 &["meter", "metre"],
                 &["meters", "metres"],
                 &["m"],
                 &["m"],
                 "a",
-<<<<<<< HEAD
-            ),
-            unit(&["foot"], &["feet"], &["ft"], &["ft"], "a"),
-            unit(&["inch"], &["inches"], &[], &[], "an"),
-=======
                 &[1.0, 2.0, 10.0, 100.0, 200.0, 400.0, 800.0, 1500.0, 5000.0],
             ),
             unit(
@@ -140,24 +128,12 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 "an",
                 &[1.0, 2.0, 6.0, 12.0, 15.6, 27.0, 32.0, 55.0, 65.0],
             ),
->>>>>>> h-gen
             unit(
                 &["centimeter", "centimetre"],
                 &["centimeters", "centimetres"],
                 &["cm"],
                 &["cm"],
                 "a",
-<<<<<<< HEAD
-            ),
-            unit(&["millimeter"], &["millimeters"], &["mm"], &["mm"], "a"),
-            unit(&["yard"], &["yards"], &["yd", "yds"], &[], "a"),
-            unit(&["nautical mile"], &["nautical miles"], &[], &[], "a"),
-        ],
-        values: &[
-            1.0, 2.0, 3.0, 5.0, 5.5, 6.0, 10.0, 12.0, 13.1, 15.0, 21.1, 26.2, 42.0, 50.0, 100.0,
-            180.0, 250.0, 400.0, 1500.0,
-        ],
-=======
                 &[
                     1.0, 2.5, 10.0, 30.0, 60.0, 100.0, 160.0, 172.0, 180.0, 190.0,
                 ],
@@ -218,7 +194,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
             (8, 0),
             (5, 6),
         ],
->>>>>>> h-gen
         weight: 3.0,
     },
     Category {
@@ -230,13 +205,10 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["°C", "C"],
                 &["°C", "°c", "C"],
                 "a",
-<<<<<<< HEAD
-=======
                 &[
                     -20.0, -5.0, 0.0, 4.0, 12.0, 18.0, 21.0, 25.0, 30.0, 37.0, 40.0, 100.0, 180.0,
                     200.0,
                 ],
->>>>>>> h-gen
             ),
             unit(
                 &["degree fahrenheit"],
@@ -244,15 +216,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["°F", "F"],
                 &["°F", "°f", "F"],
                 "a",
-<<<<<<< HEAD
-            ),
-            unit(&["kelvin"], &["kelvin"], &["K"], &["K"], "a"),
-        ],
-        values: &[
-            -40.0, -10.0, 0.0, 4.0, 15.0, 18.0, 20.0, 21.0, 25.0, 30.0, 37.0, 38.5, 40.0, 72.0,
-            98.6, 100.0, 180.0, 200.0, 220.0, 350.0, 425.0,
-        ],
-=======
                 &[
                     -10.0, 0.0, 32.0, 45.0, 60.0, 68.0, 72.0, 85.0, 98.6, 100.0, 212.0, 350.0,
                     400.0, 425.0,
@@ -269,7 +232,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
         ],
         pairs: &[(0, 1), (1, 0), (0, 1), (1, 0), (0, 2), (2, 0), (1, 2)],
         a_pairs: &[],
->>>>>>> h-gen
         weight: 2.5,
     },
     Category {
@@ -281,14 +243,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["kg"],
                 &["kg"],
                 "a",
-<<<<<<< HEAD
-            ),
-            unit(&["pound"], &["pounds"], &["lbs", "lb"], &["lbs", "lb"], "a"),
-            unit(&["ounce"], &["ounces"], &["oz"], &["oz"], "an"),
-            unit(&["gram"], &["grams"], &["g"], &["g"], "a"),
-            unit(&["stone"], &["stone"], &["st"], &[], "a"),
-            unit(&["ton"], &["tons"], &[], &[], "a"),
-=======
                 &[1.0, 2.0, 5.0, 10.0, 23.0, 50.0, 68.0, 75.0, 90.0, 100.0],
             ),
             unit(
@@ -335,20 +289,12 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 "a",
                 &[1.0, 2.0, 5.0, 10.0, 40.0],
             ),
->>>>>>> h-gen
             unit(
                 &["metric ton", "tonne"],
                 &["metric tons", "tonnes"],
                 &[],
                 &[],
                 "a",
-<<<<<<< HEAD
-            ),
-        ],
-        values: &[
-            1.0, 2.0, 2.5, 5.0, 8.0, 12.0, 16.0, 50.0, 68.0, 75.0, 100.0, 150.0, 185.0, 250.0,
-            500.0,
-=======
                 &[1.0, 2.0, 3.5, 10.0, 40.0],
             ),
         ],
@@ -379,18 +325,12 @@ pub(crate) const CATEGORIES: &[Category] = &[
             (0, 3),
             (6, 0),
             (6, 5),
->>>>>>> h-gen
         ],
         weight: 2.0,
     },
     Category {
         name: "cooking",
         units: &[
-<<<<<<< HEAD
-            unit(&["cup"], &["cups"], &[], &[], "a"),
-            unit(&["tablespoon"], &["tablespoons"], &["tbsp"], &["tbsp"], "a"),
-            unit(&["teaspoon"], &["teaspoons"], &["tsp"], &["tsp"], "a"),
-=======
             unit(
                 &["cup"],
                 &["cups"],
@@ -415,19 +355,15 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 "a",
                 &[0.5, 1.0, 1.5, 2.0, 3.0, 6.0],
             ),
->>>>>>> h-gen
             unit(
                 &["milliliter", "millilitre"],
                 &["milliliters", "millilitres"],
                 &["ml"],
                 &["ml"],
                 "a",
-<<<<<<< HEAD
-=======
                 &[
                     5.0, 15.0, 30.0, 100.0, 125.0, 200.0, 250.0, 330.0, 500.0, 750.0,
                 ],
->>>>>>> h-gen
             ),
             unit(
                 &["liter", "litre"],
@@ -435,12 +371,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["l", "L"],
                 &["L"],
                 "a",
-<<<<<<< HEAD
-            ),
-            unit(&["gallon"], &["gallons"], &["gal"], &[], "a"),
-            unit(&["quart"], &["quarts"], &["qt"], &[], "a"),
-            unit(&["pint"], &["pints"], &["pt"], &[], "a"),
-=======
                 &[0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 20.0, 50.0],
             ),
             unit(
@@ -460,19 +390,12 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &[1.0, 2.0, 4.0, 6.0],
             ),
             unit(&["pint"], &["pints"], &["pt"], &[], "a", &[1.0, 2.0, 3.0]),
->>>>>>> h-gen
             unit(
                 &["fluid ounce"],
                 &["fluid ounces"],
                 &["fl oz"],
                 &["fl oz"],
                 "a",
-<<<<<<< HEAD
-            ),
-        ],
-        values: &[
-            0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 8.0, 12.0, 16.0, 250.0, 500.0, 750.0,
-=======
                 &[1.0, 6.0, 8.0, 12.0, 16.0, 20.0, 64.0],
             ),
         ],
@@ -510,7 +433,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
             (0, 8),
             (5, 0),
             (0, 2),
->>>>>>> h-gen
         ],
         weight: 2.0,
     },
@@ -519,19 +441,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
         units: &[
             unit(
                 &["mile per hour"],
-<<<<<<< HEAD
-                &["miles per hour"],
-                &["mph"],
-                &["mph"],
-                "a",
-            ),
-            unit(
-                &["kilometer per hour"],
-                &["kilometers per hour"],
-                &["km/h", "kph", "kmh"],
-                &["km/h", "kph"],
-                "a",
-=======
                 &["miles per hour", "miles an hour"],
                 &["mph"],
                 &["mph"],
@@ -545,7 +454,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["km/h", "kph"],
                 "a",
                 &[20.0, 30.0, 50.0, 80.0, 100.0, 110.0, 120.0, 130.0, 300.0],
->>>>>>> h-gen
             ),
             unit(
                 &["meter per second"],
@@ -553,14 +461,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["m/s"],
                 &["m/s"],
                 "a",
-<<<<<<< HEAD
-            ),
-            unit(&["knot"], &["knots"], &["kn"], &[], "a"),
-        ],
-        values: &[
-            10.0, 25.0, 30.0, 50.0, 55.0, 60.0, 65.0, 70.0, 80.0, 100.0, 120.0, 130.0, 200.0, 300.0,
-        ],
-=======
                 &[1.0, 3.0, 5.0, 10.0, 12.0, 20.0, 343.0],
             ),
             unit(
@@ -584,7 +484,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
             (2, 0),
         ],
         a_pairs: &[(3, 0), (2, 1), (0, 1), (3, 1)],
->>>>>>> h-gen
         weight: 1.2,
     },
     Category {
@@ -596,24 +495,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["MB", "mb"],
                 &["MB", "mb"],
                 "a",
-<<<<<<< HEAD
-            ),
-            unit(
-                &["gigabyte"],
-                &["gigabytes"],
-                &["GB", "gb", "gigs"],
-                &["GB", "gb"],
-                "a",
-            ),
-            unit(&["terabyte"], &["terabytes"], &["TB", "tb"], &["TB"], "a"),
-            unit(&["kilobyte"], &["kilobytes"], &["KB", "kb"], &["KB"], "a"),
-            unit(&["byte"], &["bytes"], &[], &[], "a"),
-            unit(&["bit"], &["bits"], &[], &[], "a"),
-        ],
-        values: &[
-            1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 128.0, 256.0, 512.0, 700.0, 1024.0, 1500.0, 4096.0,
-        ],
-=======
                 &[1.0, 10.0, 25.0, 100.0, 250.0, 500.0, 700.0, 1500.0],
             ),
             unit(
@@ -670,7 +551,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
             (2, 0),
         ],
         a_pairs: &[(1, 0), (2, 1), (0, 3), (4, 5), (3, 4), (2, 0)],
->>>>>>> h-gen
         weight: 1.0,
     },
     Category {
@@ -682,10 +562,7 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["sq ft", "sqft", "ft²"],
                 &["sqft"],
                 "a",
-<<<<<<< HEAD
-=======
                 &[100.0, 450.0, 650.0, 800.0, 1000.0, 1200.0, 1800.0, 2500.0],
->>>>>>> h-gen
             ),
             unit(
                 &["square meter", "square metre"],
@@ -693,11 +570,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["m²", "m2", "sqm"],
                 &["m²", "sqm"],
                 "a",
-<<<<<<< HEAD
-            ),
-            unit(&["acre"], &["acres"], &[], &[], "an"),
-            unit(&["hectare"], &["hectares"], &["ha"], &[], "a"),
-=======
                 &[10.0, 35.0, 50.0, 65.0, 80.0, 100.0, 150.0, 500.0],
             ),
             unit(
@@ -716,17 +588,13 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 "a",
                 &[0.5, 1.0, 2.0, 10.0, 50.0, 100.0],
             ),
->>>>>>> h-gen
             unit(
                 &["square kilometer"],
                 &["square kilometers", "sq km"],
                 &["km²"],
                 &["km²"],
                 "a",
-<<<<<<< HEAD
-=======
                 &[1.0, 5.0, 100.0, 605.0, 2500.0],
->>>>>>> h-gen
             ),
             unit(
                 &["square mile"],
@@ -734,13 +602,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &[],
                 &[],
                 "a",
-<<<<<<< HEAD
-            ),
-        ],
-        values: &[
-            1.0, 2.0, 5.0, 10.0, 40.0, 65.0, 80.0, 120.0, 450.0, 800.0, 1200.0, 2500.0,
-        ],
-=======
                 &[1.0, 10.0, 50.0, 300.0, 1000.0],
             ),
         ],
@@ -758,15 +619,11 @@ pub(crate) const CATEGORIES: &[Category] = &[
             (3, 1),
         ],
         a_pairs: &[(2, 0), (3, 2), (5, 2), (1, 0), (4, 3), (5, 4), (3, 1)],
->>>>>>> h-gen
         weight: 1.0,
     },
     Category {
         name: "time",
         units: &[
-<<<<<<< HEAD
-            unit(&["hour"], &["hours"], &["hrs", "h"], &["h", "hrs"], "an"),
-=======
             unit(
                 &["hour"],
                 &["hours"],
@@ -775,25 +632,12 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 "an",
                 &[1.0, 1.5, 2.0, 3.0, 8.0, 24.0, 40.0, 72.0, 168.0],
             ),
->>>>>>> h-gen
             unit(
                 &["minute"],
                 &["minutes"],
                 &["mins", "min"],
                 &["min", "mins"],
                 "a",
-<<<<<<< HEAD
-            ),
-            unit(&["second"], &["seconds"], &["secs", "s"], &["s"], "a"),
-            unit(&["day"], &["days"], &[], &[], "a"),
-            unit(&["week"], &["weeks"], &[], &[], "a"),
-            unit(&["year"], &["years"], &[], &[], "a"),
-            unit(&["millisecond"], &["milliseconds"], &["ms"], &["ms"], "a"),
-        ],
-        values: &[
-            1.0, 1.5, 2.0, 3.0, 7.0, 10.0, 24.0, 36.0, 45.0, 90.0, 100.0, 365.0, 1000.0, 10000.0,
-        ],
-=======
                 &[1.0, 5.0, 15.0, 45.0, 90.0, 150.0, 500.0, 1440.0],
             ),
             unit(
@@ -867,7 +711,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
             (2, 6),
             (3, 1),
         ],
->>>>>>> h-gen
         weight: 1.0,
     },
     Category {
@@ -902,17 +745,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 &["dollars", "us dollars", "bucks"],
                 &["USD", "usd"],
                 "$",
-<<<<<<< HEAD
-            ),
-            money(&["euro"], &["euros"], &["EUR", "eur"], "€"),
-            money(
-                &["british pound", "pound"],
-                &["pounds", "british pounds", "pounds sterling"],
-                &["GBP", "gbp"],
-                "£",
-            ),
-            money(&["yen"], &["yen", "japanese yen"], &["JPY", "jpy"], "¥"),
-=======
                 MONEY_VALUES,
             ),
             money(&["euro"], &["euros"], &["EUR", "eur"], "€", MONEY_VALUES),
@@ -930,26 +762,18 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 "¥",
                 &[500.0, 1000.0, 3000.0, 5000.0, 10000.0, 25000.0, 100000.0],
             ),
->>>>>>> h-gen
             money(
                 &["canadian dollar"],
                 &["canadian dollars"],
                 &["CAD", "cad"],
                 "",
-<<<<<<< HEAD
-=======
                 MONEY_VALUES,
->>>>>>> h-gen
             ),
             money(
                 &["australian dollar"],
                 &["australian dollars", "aussie dollars"],
                 &["AUD", "aud"],
                 "",
-<<<<<<< HEAD
-            ),
-            money(&["swiss franc"], &["swiss francs"], &["CHF", "chf"], ""),
-=======
                 MONEY_VALUES,
             ),
             money(
@@ -959,16 +783,11 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 "",
                 MONEY_VALUES,
             ),
->>>>>>> h-gen
             money(
                 &["rupee"],
                 &["rupees", "indian rupees"],
                 &["INR", "inr"],
                 "",
-<<<<<<< HEAD
-            ),
-            money(&["peso"], &["pesos", "mexican pesos"], &["MXN", "mxn"], ""),
-=======
                 &[100.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 50000.0],
             ),
             money(
@@ -978,16 +797,11 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 "",
                 &[50.0, 100.0, 200.0, 500.0, 1500.0, 5000.0],
             ),
->>>>>>> h-gen
             money(
                 &["yuan"],
                 &["yuan", "chinese yuan"],
                 &["CNY", "cny", "RMB"],
                 "",
-<<<<<<< HEAD
-            ),
-            money(&["won"], &["korean won"], &["KRW", "krw"], ""),
-=======
                 &[10.0, 50.0, 100.0, 500.0, 1000.0, 8000.0],
             ),
             money(
@@ -997,31 +811,18 @@ pub(crate) const CATEGORIES: &[Category] = &[
                 "",
                 &[5000.0, 10000.0, 50000.0, 100000.0, 1000000.0],
             ),
->>>>>>> h-gen
             money(
                 &["real"],
                 &["brazilian reais", "reais"],
                 &["BRL", "brl"],
                 "",
-<<<<<<< HEAD
-=======
                 &[20.0, 50.0, 100.0, 300.0, 1000.0],
->>>>>>> h-gen
             ),
             money(
                 &["krona"],
                 &["swedish kronor", "kronor"],
                 &["SEK", "sek"],
                 "",
-<<<<<<< HEAD
-            ),
-            money(&["baht"], &["thai baht", "baht"], &["THB", "thb"], ""),
-        ],
-        values: &[
-            1.0, 5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 250.0, 500.0, 1000.0,
-            1200.0, 2500.0, 10000.0,
-        ],
-=======
                 &[50.0, 100.0, 500.0, 1000.0, 5000.0],
             ),
             money(
@@ -1076,7 +877,6 @@ pub(crate) const CATEGORIES: &[Category] = &[
             (0, 4),
             (0, 13),
         ],
->>>>>>> h-gen
         weight: 3.5,
     },
 ];
@@ -1213,42 +1013,12 @@ pub(crate) struct Conversion {
     pub to: Unit,
 }
 
-<<<<<<< HEAD
-impl Conversion {
-    /// Picks a category by weight, two different units and a natural value.
-    pub(crate) fn pick(rng: &mut Rng) -> Self {
-        let weights: Vec<f64> = CATEGORIES.iter().map(|c| c.weight).collect();
-        let cat = &CATEGORIES[rng.weighted(&weights)];
-        let from_i = rng.below(cat.units.len());
-        let mut to_i = rng.below(cat.units.len());
-        if to_i == from_i {
-            to_i = (from_i + 1 + rng.below(cat.units.len() - 1)) % cat.units.len();
-        }
-        let base = cat
-            .values
-            .get(rng.below(cat.values.len()))
-            .copied()
-            .unwrap_or(1.0);
-        let value = if rng.chance(0.35) && base > 3.0 {
-            let jitter = rng.range(-((base * 0.4) as i64), (base * 0.4) as i64) as f64;
-            (base + jitter).round().max(2.0)
-        } else {
-            base
-        };
-        Self {
-            category: cat.name,
-            value,
-            from: cat.units[from_i],
-            to: cat.units[to_i],
-        }
-=======
 fn jitter(base: f64, rng: &mut Rng) -> f64 {
     if base > 12.0 && base.fract() == 0.0 && rng.chance(0.3) {
         let spread = (base * 0.3) as i64;
         (base + rng.range(-spread, spread) as f64).max(2.0)
     } else {
         base
->>>>>>> h-gen
     }
 }
 
