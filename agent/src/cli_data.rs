@@ -31,6 +31,9 @@ pub enum DataCommand {
     /// Build the shipped dataset in one step: generate, filter (with leakage
     /// against evaluation sets), split, write the manifest and print the stats.
     Build(BuildArgs),
+    /// Ask an LLM teacher for diverse user queries, by the class mix and across styles
+    /// (casual, terse, spoken, misspelled, lowercase, long); the output feeds `distill`.
+    Queries(QueriesArgs),
     /// Label queries with an LLM teacher; resumable (a rerun continues where it stopped).
     Distill(DistillArgs),
     /// Turn the agent's run logs into examples (feedback, teacher relabels, agreement).
@@ -79,6 +82,24 @@ pub struct BuildArgs {
     /// Extra dataset files merged in before filtering (distilled data, logs).
     #[arg(long = "extra", value_name = "FILE")]
     pub extra: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueriesArgs {
+    /// Total queries wanted.
+    #[arg(long, default_value_t = 500)]
+    pub count: usize,
+    #[arg(long)]
+    pub mix: Option<String>,
+    /// Queries per teacher request.
+    #[arg(long, default_value_t = 20)]
+    pub batch: usize,
+    /// Output JSONL of {"id", "query", "meta"} lines.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Teacher configuration TOML; default: the config's `[teacher]`.
+    #[arg(long)]
+    pub teacher: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -350,6 +371,7 @@ pub async fn run(config: &AgentConfig, command: DataCommand) -> anyhow::Result<(
             }
         }
         DataCommand::Build(args) => build(config, args)?,
+        DataCommand::Queries(args) => teacher_queries(config, args).await?,
         DataCommand::Distill(args) => {
             let tools = tool_specs(config)?;
             let teacher = load_teacher(config, args.teacher.as_deref())?;
@@ -449,6 +471,79 @@ pub async fn run(config: &AgentConfig, command: DataCommand) -> anyhow::Result<(
             );
         }
     }
+    Ok(())
+}
+
+/// Styles asked of LLM teachers in turn, for diversity by design.
+const QUERY_STYLES: [&str; 6] = [
+    "casual",
+    "terse",
+    "spoken",
+    "misspelled",
+    "lowercase",
+    "long",
+];
+
+async fn teacher_queries(config: &AgentConfig, args: QueriesArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    let tools = tool_specs(config)?;
+    let teacher = load_teacher(config, args.teacher.as_deref())?;
+    let mix = parse_mix(args.mix.as_deref())?;
+    let mut out = BufWriter::new(
+        File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?,
+    );
+    let mut seen = std::collections::HashSet::new();
+    let mut written = 0usize;
+    let mut failures = 0usize;
+    let mut style_turn = 0usize;
+    for (class, quota) in mix.quotas(args.count) {
+        let (tool, category) = match class {
+            "no_tool" => (None, "no_tool"),
+            "multi" => (None, "multi"),
+            tool => (Some(tool.to_string()), "single"),
+        };
+        let mut got = 0usize;
+        let mut attempts = 0usize;
+        while got < quota && attempts < quota.div_ceil(args.batch) * 2 + 1 {
+            attempts += 1;
+            let style = QUERY_STYLES[style_turn % QUERY_STYLES.len()];
+            style_turn += 1;
+            let request = toolforge_trainer::teacher::QueryRequest {
+                tool: tool.clone(),
+                category: category.to_string(),
+                style: style.to_string(),
+                count: args.batch.min(quota - got),
+            };
+            match teacher.generate_queries(&request, &tools).await {
+                Ok(queries) => {
+                    for query in queries {
+                        if got >= quota || !seen.insert(filter::normalize_query(&query)) {
+                            continue;
+                        }
+                        got += 1;
+                        written += 1;
+                        let line = serde_json::json!({
+                            "id": format!("{class}-{written}"),
+                            "query": query,
+                            "meta": {"category": category, "class": class, "style": style},
+                        });
+                        serde_json::to_writer(&mut out, &line)?;
+                        out.write_all(b"\n")?;
+                    }
+                    out.flush()?;
+                }
+                Err(error) if error.is_fatal() => return Err(error.into()),
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(%error, class, "query generation failed");
+                }
+            }
+        }
+    }
+    println!(
+        "wrote {written} queries to {} ({failures} failed requests)",
+        args.out.display()
+    );
     Ok(())
 }
 
