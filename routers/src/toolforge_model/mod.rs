@@ -12,6 +12,7 @@
 pub mod decode;
 pub mod features;
 pub mod files;
+pub mod infer;
 pub mod network;
 
 use std::collections::HashMap;
@@ -30,7 +31,8 @@ use files::{
     sha256_hex, Manifest, ModelConfig, CONFIG_FILE, MANIFEST_FILE, MODEL_FORMAT, TOOLS_FILE,
     VOCAB_FILE, WEIGHTS_FILE,
 };
-use network::{Batch, Network};
+use infer::InferenceNet;
+use network::Network;
 
 /// Name reported in decisions.
 pub const NAME: &str = "toolforge";
@@ -86,8 +88,8 @@ pub struct ToolForgeModel {
     vocab: Vocab,
     tools: Vec<ToolSpec>,
     network: Network,
+    fast: Arc<InferenceNet>,
     decoder: Decoder,
-    device: Device,
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -162,6 +164,7 @@ impl ToolForgeModel {
     }
 
     /// A model from parts already in memory (the trainer's network, for instance).
+    /// Routing uses a copy of the network's weights taken now.
     pub fn from_parts(
         config: ModelConfig,
         vocab: Vocab,
@@ -176,13 +179,14 @@ impl ToolForgeModel {
             ));
         }
         let decoder = Decoder::new(&config).map_err(|m| invalid(CONFIG_FILE, m))?;
+        let fast = Arc::new(InferenceNet::from_network(&network)?);
         Ok(Self {
             config,
             vocab,
             tools,
-            network,
+            network: network.detached(),
+            fast,
             decoder,
-            device: Device::Cpu,
         })
     }
 
@@ -229,17 +233,12 @@ impl ToolForgeModel {
         }
         let texts: Vec<&str> = tokens.iter().map(|t| t.text(query)).collect();
         let features = self.vocab.featurize(&texts);
-        let batch = Batch::new(
-            &[&features],
-            self.config.architecture.max_ngrams,
-            &self.device,
-        )?;
-        let out = self.network.forward(&batch, None)?;
+        let (tool_logits, tag_logits) = self.fast.run(&features);
         Ok(QueryScores {
             tokens,
             truncated,
-            tool_logits: out.tool_logits.flatten_all()?.to_vec1::<f32>()?,
-            tag_logits: out.tag_logits.flatten_all()?.to_vec1::<f32>()?,
+            tool_logits,
+            tag_logits,
         })
     }
 

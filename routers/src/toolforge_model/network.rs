@@ -256,6 +256,28 @@ struct Layer {
     ff_out: Linear,
 }
 
+/// (weight, bias) pairs of one encoder layer.
+pub(crate) struct LayerRefs<'a> {
+    pub ln1: (&'a Tensor, &'a Tensor),
+    pub qkv: (&'a Tensor, &'a Tensor),
+    pub out: (&'a Tensor, &'a Tensor),
+    pub ln2: (&'a Tensor, &'a Tensor),
+    pub ff_in: (&'a Tensor, &'a Tensor),
+    pub ff_out: (&'a Tensor, &'a Tensor),
+}
+
+/// Borrowed parameters of a [`Network`].
+pub(crate) struct ParamRefs<'a> {
+    pub word_emb: &'a Tensor,
+    pub ngram_emb: &'a Tensor,
+    pub shape_emb: &'a Tensor,
+    pub pos_emb: &'a Tensor,
+    pub layers: Vec<LayerRefs<'a>>,
+    pub final_ln: (&'a Tensor, &'a Tensor),
+    pub tool_head: (&'a Tensor, &'a Tensor),
+    pub tag_head: (&'a Tensor, &'a Tensor),
+}
+
 /// The network.
 #[derive(Debug, Clone)]
 pub struct Network {
@@ -270,7 +292,8 @@ pub struct Network {
     tag_head: Linear,
 }
 
-const LN_EPS: f64 = 1e-5;
+/// Epsilon of every layer norm.
+pub(crate) const LN_EPS: f64 = 1e-5;
 const NEG: f64 = -1e9;
 
 impl Network {
@@ -422,13 +445,13 @@ impl Network {
     /// The same network without gradient tracking: it shares the parameters'
     /// storage, so it sees every later optimizer step.
     pub fn detached(&self) -> Self {
-        let norm = |n: &Norm| Norm {
-            weight: n.weight.detach(),
-            bias: n.bias.detach(),
-        };
         let linear = |l: &Linear| Linear {
             weight: l.weight.detach(),
             bias: l.bias.detach(),
+        };
+        let norm = |n: &Norm| Norm {
+            weight: n.weight.detach(),
+            bias: n.bias.detach(),
         };
         Self {
             arch: self.arch.clone(),
@@ -451,6 +474,31 @@ impl Network {
             final_ln: norm(&self.final_ln),
             tool_head: linear(&self.tool_head),
             tag_head: linear(&self.tag_head),
+        }
+    }
+
+    /// The parameters, for the single-query inference copy.
+    pub(crate) fn params(&self) -> ParamRefs<'_> {
+        ParamRefs {
+            word_emb: &self.word_emb,
+            ngram_emb: &self.ngram_emb,
+            shape_emb: &self.shape_emb,
+            pos_emb: &self.pos_emb,
+            layers: self
+                .layers
+                .iter()
+                .map(|l| LayerRefs {
+                    ln1: (&l.ln1.weight, &l.ln1.bias),
+                    qkv: (&l.qkv.weight, &l.qkv.bias),
+                    out: (&l.out.weight, &l.out.bias),
+                    ln2: (&l.ln2.weight, &l.ln2.bias),
+                    ff_in: (&l.ff_in.weight, &l.ff_in.bias),
+                    ff_out: (&l.ff_out.weight, &l.ff_out.bias),
+                })
+                .collect(),
+            final_ln: (&self.final_ln.weight, &self.final_ln.bias),
+            tool_head: (&self.tool_head.weight, &self.tool_head.bias),
+            tag_head: (&self.tag_head.weight, &self.tag_head.bias),
         }
     }
 
@@ -489,11 +537,19 @@ impl Network {
         if let Some(drop) = dropout.as_deref_mut() {
             x = drop.apply(&x)?;
         }
-        let mask_bias = ((&batch.mask - 1.0)? * -NEG)?;
-        let attn_bias = mask_bias.reshape((b, 1, 1, t))?;
+        // A batch of one has no padding: no masks needed.
+        let mask_bias = if b > 1 {
+            Some(((&batch.mask - 1.0)? * -NEG)?)
+        } else {
+            None
+        };
+        let attn_bias = match &mask_bias {
+            Some(m) => Some(m.reshape((b, 1, 1, t))?),
+            None => None,
+        };
         for layer in &self.layers {
             let h = norm(&x, &layer.ln1, train)?;
-            let mut a = self.attention(&h, layer, &attn_bias, train)?;
+            let mut a = self.attention(&h, layer, attn_bias.as_ref(), train)?;
             if let Some(drop) = dropout.as_deref_mut() {
                 a = drop.apply(&a)?;
             }
@@ -506,12 +562,16 @@ impl Network {
             x = (x + f)?;
         }
         let h = norm(&x, &self.final_ln, train)?;
-        let mask = batch.mask.reshape((b, t, 1))?;
-        let count = batch.mask.sum_keepdim(1)?.maximum(1.0)?;
-        let mean = h.broadcast_mul(&mask)?.sum(1)?.broadcast_div(&count)?;
-        let max = h
-            .broadcast_add(&mask_bias.reshape((b, t, 1))?)?
-            .max(1)?;
+        let (mean, max) = match &mask_bias {
+            Some(bias) => {
+                let mask = batch.mask.reshape((b, t, 1))?;
+                let count = batch.mask.sum_keepdim(1)?.maximum(1.0)?;
+                let mean = h.broadcast_mul(&mask)?.sum(1)?.broadcast_div(&count)?;
+                let max = h.broadcast_add(&bias.reshape((b, t, 1))?)?.max(1)?;
+                (mean, max)
+            }
+            None => (h.mean(1)?, h.max(1)?),
+        };
         let pooled = Tensor::cat(&[&mean, &max], 1)?;
         let tool_logits = linear(&pooled, &self.tool_head)?;
         let tag_logits = linear(&h, &self.tag_head)?;
@@ -521,7 +581,13 @@ impl Network {
         })
     }
 
-    fn attention(&self, x: &Tensor, layer: &Layer, bias: &Tensor, train: bool) -> Result<Tensor> {
+    fn attention(
+        &self,
+        x: &Tensor,
+        layer: &Layer,
+        bias: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         let heads = self.arch.heads;
         let dh = d / heads;
@@ -531,7 +597,10 @@ impl Network {
         let q = qkv.get(0)?.contiguous()?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (dh as f64).sqrt()))?.broadcast_add(bias)?;
+        let mut scores = (q.matmul(&k.t()?)? * (1.0 / (dh as f64).sqrt()))?;
+        if let Some(bias) = bias {
+            scores = scores.broadcast_add(bias)?;
+        }
         let probs = if train {
             candle_nn::ops::softmax(&scores, D::Minus1)?
         } else {

@@ -188,3 +188,25 @@ fn single_query_latency_with_full_size_weights() {
         Network::param_count(model.network().arch())
     );
 }
+
+
+#[test]
+fn fast_inference_matches_the_candle_network() {
+    let dir = tempfile::tempdir().unwrap();
+    random_model(dir.path(), 32, 50);
+    let model = ToolForgeModel::load_dir(dir.path()).unwrap();
+    for query in ["whats the weather in Paris and what time is it there", "hi", "w1 w2 w3 ?"] {
+        let scores = model.score(query).unwrap();
+        let texts: Vec<&str> = scores.tokens.iter().map(|t| t.text(query)).collect();
+        let features = model.vocab().featurize(&texts);
+        let batch = network::Batch::new(&[&features], 16, &Device::Cpu).unwrap();
+        let out = model.network().forward(&batch, None).unwrap();
+        let tools: Vec<f32> = out.tool_logits.flatten_all().unwrap().to_vec1().unwrap();
+        let tags: Vec<f32> = out.tag_logits.flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(tools.len(), scores.tool_logits.len());
+        assert_eq!(tags.len(), scores.tag_logits.len());
+        for (a, b) in tools.iter().chain(&tags).zip(scores.tool_logits.iter().chain(&scores.tag_logits)) {
+            assert!((a - b).abs() < 1e-3, "{query}: {a} vs {b}");
+        }
+    }
+}
