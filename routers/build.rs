@@ -5,7 +5,12 @@
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
-const REQUIRED: [&str; 4] = ["model.safetensors", "config.json", "vocab.json", "tools.json"];
+const REQUIRED: [&str; 4] = [
+    "model.safetensors",
+    "config.json",
+    "vocab.json",
+    "tools.json",
+];
 
 fn main() -> Result<(), Box<dyn Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);

@@ -7,6 +7,7 @@ pub mod distill;
 pub mod eval;
 pub mod plot;
 pub mod teacher;
+pub mod train;
 
 pub use dataset::{read_examples, Example};
 pub use eval::{evaluate, EvalReport, Prediction};

@@ -167,7 +167,11 @@ impl Decoder {
     }
 
     /// The calls for a scored query, or `Err(reason)` to abstain.
-    pub fn decode(&self, scored: &Scored<'_>, context: &RouteContext) -> Result<Vec<ToolCall>, String> {
+    pub fn decode(
+        &self,
+        scored: &Scored<'_>,
+        context: &RouteContext,
+    ) -> Result<Vec<ToolCall>, String> {
         let chosen = self.chosen(scored.tool_probs);
         if chosen.is_empty() {
             return Ok(Vec::new());
@@ -270,7 +274,11 @@ impl Decoder {
                 let mut map = Map::new();
                 for (s, vals, had_spans) in &values {
                     let rule = &self.slots[*s];
-                    let pick = if vals.len() == k { vals.get(i) } else { vals.first() };
+                    let pick = if vals.len() == k {
+                        vals.get(i)
+                    } else {
+                        vals.first()
+                    };
                     match (pick, &rule.default) {
                         (Some(v), _) => {
                             map.insert(rule.argument.clone(), v.clone());
@@ -325,6 +333,13 @@ fn span_text<'a>(scored: &Scored<'a>, span: &Span, transform: Transform) -> &'a 
         last.end
     };
     scored.query.get(first.start..end).unwrap_or("")
+}
+
+/// The argument value a span of text decodes to, for a slot with the transform
+/// named `transform` and the property schema `schema`: what the router would put
+/// in the call. The trainer aligns labeled arguments to spans with it.
+pub fn convert_span(text: &str, transform: &str, schema: Option<&Value>) -> Option<Value> {
+    convert(text, parse_transform(transform)?, schema)
 }
 
 /// Cleans a span's text with its transform and fits it to the schema type.
@@ -489,7 +504,10 @@ mod tests {
         assert_eq!(calls.len(), 2);
         assert_eq!(
             calls[0].arguments,
-            json!({"location": "Paris", "date": "tomorrow"}).as_object().unwrap().clone()
+            json!({"location": "Paris", "date": "tomorrow"})
+                .as_object()
+                .unwrap()
+                .clone()
         );
         assert_eq!(calls[1].arguments["location"], "New York");
         assert_eq!(calls[1].arguments["date"], "tomorrow");
@@ -511,7 +529,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             calls[0].arguments,
-            json!({"value": 2, "from_unit": "km", "to_unit": "miles"}).as_object().unwrap().clone()
+            json!({"value": 2, "from_unit": "km", "to_unit": "miles"})
+                .as_object()
+                .unwrap()
+                .clone()
         );
         let calls = run(
             "how many cups in gallon",
@@ -591,7 +612,10 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("unit_converter"));
         // No tool above the threshold: answer directly.
-        assert_eq!(run("hi there", &[0.1, 0.2, 0.3, 0.4], &[None, None]), Ok(vec![]));
+        assert_eq!(
+            run("hi there", &[0.1, 0.2, 0.3, 0.4], &[None, None]),
+            Ok(vec![])
+        );
     }
 
     #[test]
@@ -609,7 +633,9 @@ mod tests {
         };
         let only_translate = RouteContext::new(vec![specs()[2].clone()]);
         assert!(decoder.decode(&scored, &only_translate).is_err());
-        let calls = decoder.decode(&scored, &RouteContext::new(specs())).unwrap();
+        let calls = decoder
+            .decode(&scored, &RouteContext::new(specs()))
+            .unwrap();
         assert_eq!(calls[0].arguments["location"], "Rome");
     }
 }

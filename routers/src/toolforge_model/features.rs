@@ -120,10 +120,7 @@ pub fn shape(token: &str) -> u32 {
     }
     let digits = token.chars().filter(|c| is_digit(*c)).count();
     if digits > 0 {
-        let number = is_digit(first)
-            && token
-                .chars()
-                .all(|c| is_digit(c) || c == '.' || c == ',');
+        let number = is_digit(first) && token.chars().all(|c| is_digit(c) || c == '.' || c == ',');
         return if number {
             SHAPE_NUMBER
         } else {
@@ -376,8 +373,14 @@ mod tests {
                 "Zürich’s"
             ]
         );
-        assert_eq!(texts("2+2=4 (ok)."), vec!["2", "+", "2", "=", "4", "(", "ok", ")", "."]);
-        assert_eq!(texts("end. 3.5, then 'quoted'"), vec!["end", ".", "3.5", ",", "then", "'", "quoted", "'"]);
+        assert_eq!(
+            texts("2+2=4 (ok)."),
+            vec!["2", "+", "2", "=", "4", "(", "ok", ")", "."]
+        );
+        assert_eq!(
+            texts("end. 3.5, then 'quoted'"),
+            vec!["end", ".", "3.5", ",", "then", "'", "quoted", "'"]
+        );
         assert_eq!(texts("25°C"), vec!["25", "°", "C"]);
         assert!(tokenize("   ", MAX_TOKENS).is_empty());
         assert_eq!(tokenize(&"a ".repeat(200), MAX_TOKENS).len(), MAX_TOKENS);
@@ -407,8 +410,14 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.len, 3);
         assert_eq!(a.word_ids[0], vocab.word_id("weather"));
-        assert!(a.word_ids[2] > vocab.len() as u32, "paris is out of vocabulary");
-        assert_eq!(a.shape_ids, vec![SHAPE_CAPITALISED, SHAPE_OTHER, SHAPE_CAPITALISED]);
+        assert!(
+            a.word_ids[2] > vocab.len() as u32,
+            "paris is out of vocabulary"
+        );
+        assert_eq!(
+            a.shape_ids,
+            vec![SHAPE_CAPITALISED, SHAPE_OTHER, SHAPE_CAPITALISED]
+        );
         let g = FeatureSizes::default().max_ngrams as usize;
         let weights: f32 = a.ngram_weights[..g].iter().sum();
         assert!((weights - 1.0).abs() < 1e-5);

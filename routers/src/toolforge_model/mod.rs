@@ -109,9 +109,7 @@ impl ToolForgeModel {
         let weights = read(WEIGHTS_FILE)?;
         let manifest = match read(MANIFEST_FILE) {
             Ok(bytes) => Some(bytes),
-            Err(ModelError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
+            Err(ModelError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 None
             }
             Err(e) => return Err(e),
@@ -320,7 +318,11 @@ fn check_parts(config: &ModelConfig, vocab: &Vocab) -> Result<(), ModelError> {
         ("tools", arch.tools, config.tools.len()),
         ("tags", arch.tags, config.tag_count()),
         ("word_rows", arch.word_rows, vocab.word_rows()),
-        ("ngram_buckets", arch.ngram_buckets, sizes.ngram_buckets as usize),
+        (
+            "ngram_buckets",
+            arch.ngram_buckets,
+            sizes.ngram_buckets as usize,
+        ),
         ("max_ngrams", arch.max_ngrams, sizes.max_ngrams as usize),
         ("max_tokens", arch.max_tokens, sizes.max_tokens as usize),
         ("shapes", arch.shapes, SHAPES),

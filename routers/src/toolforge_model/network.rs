@@ -309,7 +309,11 @@ impl Network {
         add("emb.word".into(), vec![arch.word_rows, d], emb);
         add("emb.ngram".into(), vec![arch.ngram_buckets, d], emb);
         add("emb.shape".into(), vec![arch.shapes, d], emb);
-        add("emb.pos".into(), vec![arch.max_tokens, d], ParamInit::Normal(0.02));
+        add(
+            "emb.pos".into(),
+            vec![arch.max_tokens, d],
+            ParamInit::Normal(0.02),
+        );
         for i in 0..arch.layers {
             let p = format!("layers.{i}");
             add(format!("{p}.ln1.weight"), vec![d], ParamInit::Ones);
@@ -321,13 +325,25 @@ impl Network {
             add(format!("{p}.ln2.weight"), vec![d], ParamInit::Ones);
             add(format!("{p}.ln2.bias"), vec![d], ParamInit::Zeros);
             add(format!("{p}.ff.in.weight"), vec![arch.ff_dim, d], linear(d));
-            add(format!("{p}.ff.in.bias"), vec![arch.ff_dim], ParamInit::Zeros);
-            add(format!("{p}.ff.out.weight"), vec![d, arch.ff_dim], linear(arch.ff_dim));
+            add(
+                format!("{p}.ff.in.bias"),
+                vec![arch.ff_dim],
+                ParamInit::Zeros,
+            );
+            add(
+                format!("{p}.ff.out.weight"),
+                vec![d, arch.ff_dim],
+                linear(arch.ff_dim),
+            );
             add(format!("{p}.ff.out.bias"), vec![d], ParamInit::Zeros);
         }
         add("final_ln.weight".into(), vec![d], ParamInit::Ones);
         add("final_ln.bias".into(), vec![d], ParamInit::Zeros);
-        add("tool_head.weight".into(), vec![arch.tools, 2 * d], linear(2 * d));
+        add(
+            "tool_head.weight".into(),
+            vec![arch.tools, 2 * d],
+            linear(2 * d),
+        );
         add("tool_head.bias".into(), vec![arch.tools], ParamInit::Zeros);
         add("tag_head.weight".into(), vec![arch.tags, d], linear(d));
         add("tag_head.bias".into(), vec![arch.tags], ParamInit::Zeros);
@@ -711,7 +727,11 @@ mod tests {
                 .map(|(k, var)| {
                     (
                         k.clone(),
-                        var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                        var.as_tensor()
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1::<f32>()
+                            .unwrap(),
                     )
                 })
                 .collect();
@@ -727,7 +747,9 @@ mod tests {
             candle_nn::loss::binary_cross_entropy_with_logit(&out.tool_logits, &targets).unwrap();
         let tags = out.tag_logits.flatten_to(1).unwrap();
         let gold = Tensor::from_vec(
-            (0..tags.dim(0).unwrap() as u32).map(|i| i % 5).collect::<Vec<u32>>(),
+            (0..tags.dim(0).unwrap() as u32)
+                .map(|i| i % 5)
+                .collect::<Vec<u32>>(),
             tags.dim(0).unwrap(),
             &device,
         )

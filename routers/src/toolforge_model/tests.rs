@@ -19,8 +19,15 @@ fn specs() -> Vec<ToolSpec> {
 fn random_model(dir: &Path, dim: usize, words: usize) -> ModelConfig {
     let tools = specs();
     let (infos, slots) = describe_tools(&tools);
-    let corpus: Vec<String> = (0..words).flat_map(|i| [format!("w{i}"), format!("w{i}")]).collect();
-    let vocab = Vocab::build(corpus.iter().map(String::as_str), 2, words, FeatureSizes::default());
+    let corpus: Vec<String> = (0..words)
+        .flat_map(|i| [format!("w{i}"), format!("w{i}")])
+        .collect();
+    let vocab = Vocab::build(
+        corpus.iter().map(String::as_str),
+        2,
+        words,
+        FeatureSizes::default(),
+    );
     let sizes = vocab.sizes();
     let arch = ArchConfig {
         dim,
@@ -58,7 +65,11 @@ fn random_model(dir: &Path, dim: usize, words: usize) -> ModelConfig {
         training: Value::Null,
     };
     // The network builds from the same parameters.
-    Network::new(&training_builder(&varmap, &Device::Cpu), &config.architecture).unwrap();
+    Network::new(
+        &training_builder(&varmap, &Device::Cpu),
+        &config.architecture,
+    )
+    .unwrap();
     write_model_dir(dir, config, &vocab, &tools, &weights).unwrap()
 }
 
@@ -103,7 +114,13 @@ fn saved_model_loads_routes_and_rejects_corruption() {
     let router = ToolForgeRouter::new(dir.path());
     assert_eq!(router.model_version(), Some(config.model_version.clone()));
     let context = RouteContext::new(specs());
-    for query in ["weather in paris", "", "   ", &"word ".repeat(500), "héllo wörld ✨"] {
+    for query in [
+        "weather in paris",
+        "",
+        "   ",
+        &"word ".repeat(500),
+        "héllo wörld ✨",
+    ] {
         let result = router.route_sync(query, &context);
         assert!(result.is_ok(), "{query:?}: {result:?}");
         if let Ok(Some(decision)) = result {
@@ -115,7 +132,13 @@ fn saved_model_loads_routes_and_rejects_corruption() {
 
     // A tampered file fails the manifest check.
     let copy = tempfile::tempdir().unwrap();
-    for name in [CONFIG_FILE, VOCAB_FILE, TOOLS_FILE, WEIGHTS_FILE, MANIFEST_FILE] {
+    for name in [
+        CONFIG_FILE,
+        VOCAB_FILE,
+        TOOLS_FILE,
+        WEIGHTS_FILE,
+        MANIFEST_FILE,
+    ] {
         std::fs::copy(dir.path().join(name), copy.path().join(name)).unwrap();
     }
     let mut weights = std::fs::read(copy.path().join(WEIGHTS_FILE)).unwrap();
@@ -134,7 +157,11 @@ fn saved_model_loads_routes_and_rejects_corruption() {
         ToolForgeRouter::new(copy.path()).route_sync("hi", &context),
         Err(RouteError::Unavailable(_))
     ));
-    std::fs::copy(dir.path().join(WEIGHTS_FILE), copy.path().join(WEIGHTS_FILE)).unwrap();
+    std::fs::copy(
+        dir.path().join(WEIGHTS_FILE),
+        copy.path().join(WEIGHTS_FILE),
+    )
+    .unwrap();
     assert!(ToolForgeRouter::new(copy.path())
         .route_sync("hi", &context)
         .is_ok());
@@ -158,7 +185,9 @@ fn saved_model_loads_routes_and_rejects_corruption() {
 fn single_query_latency_with_full_size_weights() {
     let dir = tempfile::tempdir().unwrap();
     random_model(dir.path(), 96, 8000);
-    let bytes = std::fs::metadata(dir.path().join(WEIGHTS_FILE)).unwrap().len();
+    let bytes = std::fs::metadata(dir.path().join(WEIGHTS_FILE))
+        .unwrap()
+        .len();
     let router = ToolForgeRouter::new(dir.path());
     let context = RouteContext::new(specs());
     let model = router.model().unwrap();
@@ -189,13 +218,16 @@ fn single_query_latency_with_full_size_weights() {
     );
 }
 
-
 #[test]
 fn fast_inference_matches_the_candle_network() {
     let dir = tempfile::tempdir().unwrap();
     random_model(dir.path(), 32, 50);
     let model = ToolForgeModel::load_dir(dir.path()).unwrap();
-    for query in ["whats the weather in Paris and what time is it there", "hi", "w1 w2 w3 ?"] {
+    for query in [
+        "whats the weather in Paris and what time is it there",
+        "hi",
+        "w1 w2 w3 ?",
+    ] {
         let scores = model.score(query).unwrap();
         let texts: Vec<&str> = scores.tokens.iter().map(|t| t.text(query)).collect();
         let features = model.vocab().featurize(&texts);
@@ -205,7 +237,11 @@ fn fast_inference_matches_the_candle_network() {
         let tags: Vec<f32> = out.tag_logits.flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(tools.len(), scores.tool_logits.len());
         assert_eq!(tags.len(), scores.tag_logits.len());
-        for (a, b) in tools.iter().chain(&tags).zip(scores.tool_logits.iter().chain(&scores.tag_logits)) {
+        for (a, b) in tools
+            .iter()
+            .chain(&tags)
+            .zip(scores.tool_logits.iter().chain(&scores.tag_logits))
+        {
             assert!((a - b).abs() < 1e-3, "{query}: {a} vs {b}");
         }
     }
