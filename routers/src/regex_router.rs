@@ -49,8 +49,8 @@
 //! `unit`, `timezone`, `expression`) and dropped when they match `reject`.
 
 mod compiled;
-mod rules;
-mod text;
+pub(crate) mod rules;
+pub(crate) mod text;
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@ pub mod logs;
 pub mod plot;
 pub mod split;
 pub mod teacher;
+pub mod train;
 
 pub use dataset::{read_examples, Example};
 pub use eval::{evaluate, EvalReport, Prediction};

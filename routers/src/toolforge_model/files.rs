@@ -1,0 +1,364 @@
+//! The files of a model directory: `config.json` (architecture, tools, argument
+//! slots and their clean-up, calibration, version, training facts), `vocab.json`,
+//! `tools.json`, `model.safetensors` and `manifest.json` (SHA-256 of each file,
+//! checked on load). Slot clean-up comes from the regex router's default rules
+//! at training time and is then frozen in the model's own config.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use toolforge_core::ToolSpec;
+
+use super::network::ArchConfig;
+use crate::regex_router::rules::RuleFile;
+use crate::regex_router::text::Transform;
+use crate::regex_router::DEFAULT_RULES;
+
+/// Format version of `config.json`.
+pub const MODEL_FORMAT: u32 = 1;
+pub const CONFIG_FILE: &str = "config.json";
+pub const VOCAB_FILE: &str = "vocab.json";
+pub const TOOLS_FILE: &str = "tools.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// A tool the model can call, with its multi-call and inheritance rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    /// Argument whose several spans ("Paris and London") give one call each.
+    #[serde(default)]
+    pub fan_out: Option<String>,
+    /// Arguments taken from a neighbouring call when this tool's call lacks them.
+    #[serde(default)]
+    pub inherit: Vec<String>,
+}
+
+/// One argument slot (`weather.location`) and how its span is cleaned up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlotInfo {
+    pub tool: String,
+    pub argument: String,
+    /// A regex-router transform name: `keep`, `lower`, `title`, `number`, `language`, ...
+    pub transform: String,
+    /// Value used when the query has no span for the argument.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+}
+
+impl SlotInfo {
+    /// `tool.argument`.
+    pub fn key(&self) -> String {
+        format!("{}.{}", self.tool, self.argument)
+    }
+}
+
+/// The content of `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub format: u32,
+    /// Recorded in run logs as the router model version.
+    pub model_version: String,
+    /// Backbone kind (`compact`).
+    pub backbone: String,
+    pub architecture: ArchConfig,
+    /// Tools in the order of the tool head's outputs.
+    pub tools: Vec<ToolInfo>,
+    /// Slots in tag order: slot `s` has tags `B = 1 + 2s`, `I = 2 + 2s` (0 is `O`).
+    pub slots: Vec<SlotInfo>,
+    /// Temperature of the tool sigmoids, fitted on validation data.
+    pub temperature: f64,
+    /// Below this confidence (of the predicted tool set) the router abstains.
+    pub threshold: f64,
+    /// A tool is chosen from this (temperature-scaled) probability on.
+    pub tool_threshold: f64,
+    /// Facts about training (data sizes, epochs, validation scores).
+    #[serde(default)]
+    pub training: Value,
+}
+
+impl ModelConfig {
+    /// Number of BIO tags.
+    pub fn tag_count(&self) -> usize {
+        1 + 2 * self.slots.len()
+    }
+}
+
+/// The stable name of a transform (the one rule files use).
+pub(crate) fn transform_name(t: Transform) -> &'static str {
+    match t {
+        Transform::Keep => "keep",
+        Transform::Lower => "lower",
+        Transform::Upper => "upper",
+        Transform::Title => "title",
+        Transform::Number => "number",
+        Transform::Language => "language",
+        Transform::Date => "date",
+        Transform::Unit => "unit",
+        Transform::Timezone => "timezone",
+        Transform::Expression => "expression",
+    }
+}
+
+/// Parses a transform name.
+pub(crate) fn parse_transform(name: &str) -> Option<Transform> {
+    serde_json::from_value(Value::String(name.to_string())).ok()
+}
+
+/// JSON types a property schema allows.
+pub(crate) fn schema_types(schema: Option<&Value>) -> Vec<String> {
+    match schema.and_then(|s| s.get("type")) {
+        Some(Value::String(t)) => vec![t.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Tools and slots of a model trained on `tools`: one slot per schema property;
+/// clean-up, defaults, fan-out and inheritance from the regex router's default
+/// rules where they know the tool, else from the schema (numbers parsed, text kept,
+/// fan-out over the first required argument).
+pub fn describe_tools(tools: &[ToolSpec]) -> (Vec<ToolInfo>, Vec<SlotInfo>) {
+    let rules = RuleFile::parse(DEFAULT_RULES).unwrap_or_default();
+    let mut infos = Vec::with_capacity(tools.len());
+    let mut slots = Vec::new();
+    for spec in tools {
+        let rule = rules.tools.iter().find(|t| t.name == spec.name);
+        let props = spec
+            .parameters
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let required: Vec<String> = spec
+            .parameters
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fan_out = rule
+            .and_then(|r| r.fan_out.clone())
+            .or_else(|| required.first().cloned())
+            .filter(|name| props.contains_key(name));
+        infos.push(ToolInfo {
+            name: spec.name.clone(),
+            fan_out,
+            inherit: rule
+                .map(|r| {
+                    r.inherit
+                        .iter()
+                        .filter(|a| props.contains_key(*a))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+        for (argument, schema) in &props {
+            let arg_rule = rule.and_then(|r| r.args.get(argument));
+            let numeric = schema_types(Some(schema))
+                .iter()
+                .any(|t| t == "number" || t == "integer");
+            let transform = match arg_rule {
+                Some(a) => a.transform,
+                None if numeric => Transform::Number,
+                None => Transform::Keep,
+            };
+            slots.push(SlotInfo {
+                tool: spec.name.clone(),
+                argument: argument.clone(),
+                transform: transform_name(transform).to_string(),
+                default: arg_rule.and_then(|a| a.default.clone()),
+            });
+        }
+    }
+    (infos, slots)
+}
+
+/// One file's entry in `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// The content of `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub model_version: String,
+    pub files: BTreeMap<String, FileDigest>,
+}
+
+impl Manifest {
+    /// A manifest of `files` (name, content).
+    pub fn of(model_version: &str, files: &[(&str, &[u8])]) -> Self {
+        Self {
+            format: MODEL_FORMAT,
+            model_version: model_version.to_string(),
+            files: files
+                .iter()
+                .map(|(name, bytes)| {
+                    (
+                        (*name).to_string(),
+                        FileDigest {
+                            sha256: sha256_hex(bytes),
+                            bytes: bytes.len() as u64,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Checks `content` of file `name` against its entry (files not listed pass).
+    pub fn check(&self, name: &str, content: &[u8]) -> Result<(), String> {
+        let Some(digest) = self.files.get(name) else {
+            return Ok(());
+        };
+        if digest.bytes != content.len() as u64 || digest.sha256 != sha256_hex(content) {
+            return Err(format!(
+                "{name} does not match manifest.json (corrupt or replaced file)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+const K: [u32; 64] = [
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+];
+
+/// SHA-256 of `data` as lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    let mut tail = data[data.len() - data.len() % 64..].to_vec();
+    tail.push(0x80);
+    while tail.len() % 64 != 56 {
+        tail.push(0);
+    }
+    tail.extend_from_slice(&bit_len.to_be_bytes());
+    let full = &data[..data.len() - data.len() % 64];
+    for block in full.chunks_exact(64).chain(tail.chunks_exact(64)) {
+        let mut w = [0u32; 64];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[i - 7])
+                .wrapping_add(s1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
+        for i in 0..64 {
+            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+            let ch = (e & f) ^ (!e & g);
+            let t1 = hh
+                .wrapping_add(s1)
+                .wrapping_add(ch)
+                .wrapping_add(K[i])
+                .wrapping_add(w[i]);
+            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+            let maj = (a & b) ^ (a & c) ^ (b & c);
+            let t2 = s0.wrapping_add(maj);
+            hh = g;
+            g = f;
+            f = e;
+            e = d.wrapping_add(t1);
+            d = c;
+            c = b;
+            b = a;
+            a = t1.wrapping_add(t2);
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    h.iter().map(|x| format!("{x:08x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sha256_known_vectors() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let long = vec![b'a'; 1000];
+        assert_eq!(
+            sha256_hex(&long),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
+        );
+        let m = Manifest::of("v", &[("a", b"abc")]);
+        assert!(m.check("a", b"abc").is_ok());
+        assert!(m.check("a", b"abd").is_err());
+        assert!(m.check("other", b"x").is_ok());
+    }
+
+    #[test]
+    fn slots_follow_rules_and_schemas() {
+        let weather = ToolSpec {
+            name: "weather".into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "required": ["location"],
+                "properties": {"location": {"type": "string"}, "date": {"type": ["string", "null"]}}}),
+        };
+        let custom = ToolSpec {
+            name: "stock".into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "required": ["symbol"],
+                "properties": {"symbol": {"type": "string"}, "days": {"type": "integer"}}}),
+        };
+        let uc = ToolSpec {
+            name: "unit_converter".into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "required": ["value", "from_unit", "to_unit"],
+                "properties": {"value": {"type": "number"}, "from_unit": {"type": "string"}, "to_unit": {"type": "string"}}}),
+        };
+        let (tools, slots) = describe_tools(&[weather, custom, uc]);
+        assert_eq!(tools[0].fan_out.as_deref(), Some("location"));
+        assert_eq!(tools[0].inherit, vec!["location"]);
+        assert_eq!(tools[1].fan_out.as_deref(), Some("symbol"));
+        let find = |k: &str| slots.iter().find(|s| s.key() == k).unwrap().clone();
+        assert_eq!(find("weather.location").transform, "title");
+        assert_eq!(find("weather.date").transform, "date");
+        assert_eq!(find("stock.days").transform, "number");
+        assert_eq!(find("stock.symbol").transform, "keep");
+        assert_eq!(find("unit_converter.value").default, Some(json!(1)));
+        assert_eq!(find("unit_converter.from_unit").transform, "unit");
+        for s in &slots {
+            assert!(parse_transform(&s.transform).is_some());
+        }
+    }
+}

@@ -1,0 +1,527 @@
+//! `ToolForgeRouter`: the learned router stage. A small transformer over our own
+//! token features ([`features`]) predicts the tool set (multi-label) and BIO tags
+//! of argument spans ([`network`]); [`decode`] turns them into validated calls.
+//! The model directory is loaded lazily on the first query; when it is missing or
+//! broken the router reports [`RouteError::Unavailable`] (every time, never a
+//! panic), and when it is unsure it abstains, so a chain falls back to regex.
+//!
+//! Confidence is the calibrated probability of the predicted tool set: the
+//! product over tools of `p` (chosen) or `1 - p` (not chosen) under
+//! temperature-scaled sigmoids; below the model's threshold the router abstains.
+
+pub mod decode;
+pub mod features;
+pub mod files;
+pub mod infer;
+pub mod network;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use toolforge_core::{RouteContext, RouteDecision, RouteError, Router, ToolSpec};
+
+use crate::regex_router::text::MAX_QUERY_BYTES;
+use decode::{Decoder, Scored};
+use features::{tokenize, Token, Vocab, VocabFile, SHAPES, VOCAB_FORMAT};
+use files::{
+    sha256_hex, Manifest, ModelConfig, CONFIG_FILE, MANIFEST_FILE, MODEL_FORMAT, TOOLS_FILE,
+    VOCAB_FILE, WEIGHTS_FILE,
+};
+use infer::InferenceNet;
+use network::Network;
+
+/// Name reported in decisions.
+pub const NAME: &str = "toolforge";
+
+/// Why a model could not be loaded, saved or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot access {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid {file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("model computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+fn invalid(file: &str, message: impl std::fmt::Display) -> ModelError {
+    ModelError::Invalid {
+        file: file.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// The raw files of a model directory.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelFiles<'a> {
+    pub config: &'a [u8],
+    pub vocab: &'a [u8],
+    pub tools: &'a [u8],
+    pub weights: &'a [u8],
+    /// `manifest.json`; when present every file is checked against it.
+    pub manifest: Option<&'a [u8]>,
+}
+
+/// What the network says about one query, before decoding.
+#[derive(Debug, Clone)]
+pub struct QueryScores {
+    pub tokens: Vec<Token>,
+    /// The query had more tokens than the model reads.
+    pub truncated: bool,
+    /// Raw (not temperature-scaled) tool logits.
+    pub tool_logits: Vec<f32>,
+    /// `tokens.len() * tags` tag logits.
+    pub tag_logits: Vec<f32>,
+}
+
+/// A loaded model: config, vocabulary, tool specs, network and decoder.
+#[derive(Debug, Clone)]
+pub struct ToolForgeModel {
+    config: ModelConfig,
+    vocab: Vocab,
+    tools: Vec<ToolSpec>,
+    network: Network,
+    fast: Arc<InferenceNet>,
+    decoder: Decoder,
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl ToolForgeModel {
+    /// Loads a model directory.
+    pub fn load_dir(dir: &Path) -> Result<Self, ModelError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|source| ModelError::Io { path, source })
+        };
+        let config = read(CONFIG_FILE)?;
+        let vocab = read(VOCAB_FILE)?;
+        let tools = read(TOOLS_FILE)?;
+        let weights = read(WEIGHTS_FILE)?;
+        let manifest = match read(MANIFEST_FILE) {
+            Ok(bytes) => Some(bytes),
+            Err(ModelError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        Self::from_files(&ModelFiles {
+            config: &config,
+            vocab: &vocab,
+            tools: &tools,
+            weights: &weights,
+            manifest: manifest.as_deref(),
+        })
+    }
+
+    /// Loads a model from the bytes of its files.
+    pub fn from_files(files: &ModelFiles<'_>) -> Result<Self, ModelError> {
+        if let Some(bytes) = files.manifest {
+            let manifest: Manifest =
+                serde_json::from_slice(bytes).map_err(|e| invalid(MANIFEST_FILE, e))?;
+            for (name, content) in [
+                (CONFIG_FILE, files.config),
+                (VOCAB_FILE, files.vocab),
+                (TOOLS_FILE, files.tools),
+                (WEIGHTS_FILE, files.weights),
+            ] {
+                manifest
+                    .check(name, content)
+                    .map_err(|m| invalid(MANIFEST_FILE, m))?;
+            }
+        }
+        let config: ModelConfig =
+            serde_json::from_slice(files.config).map_err(|e| invalid(CONFIG_FILE, e))?;
+        let vocab_file: VocabFile =
+            serde_json::from_slice(files.vocab).map_err(|e| invalid(VOCAB_FILE, e))?;
+        if vocab_file.format != VOCAB_FORMAT {
+            return Err(invalid(
+                VOCAB_FILE,
+                format!("unsupported format {}", vocab_file.format),
+            ));
+        }
+        let tools: Vec<ToolSpec> =
+            serde_json::from_slice(files.tools).map_err(|e| invalid(TOOLS_FILE, e))?;
+        let vocab = Vocab::from_file(vocab_file);
+        check_parts(&config, &vocab)?;
+        let device = Device::Cpu;
+        let vb = VarBuilder::from_slice_safetensors(files.weights, DType::F32, &device)
+            .map_err(|e| invalid(WEIGHTS_FILE, e))?;
+        let network =
+            Network::new(&vb, &config.architecture).map_err(|e| invalid(WEIGHTS_FILE, e))?;
+        Self::from_parts(config, vocab, tools, network)
+    }
+
+    /// A model from parts already in memory (the trainer's network, for instance).
+    /// Routing uses a copy of the network's weights taken now.
+    pub fn from_parts(
+        config: ModelConfig,
+        vocab: Vocab,
+        tools: Vec<ToolSpec>,
+        network: Network,
+    ) -> Result<Self, ModelError> {
+        check_parts(&config, &vocab)?;
+        if network.arch() != &config.architecture {
+            return Err(invalid(
+                CONFIG_FILE,
+                "the network's architecture differs from the config",
+            ));
+        }
+        let decoder = Decoder::new(&config).map_err(|m| invalid(CONFIG_FILE, m))?;
+        let fast = Arc::new(InferenceNet::from_network(&network)?);
+        Ok(Self {
+            config,
+            vocab,
+            tools,
+            network: network.detached(),
+            fast,
+            decoder,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+
+    /// The tool specs the model was trained on.
+    pub fn tools(&self) -> &[ToolSpec] {
+        &self.tools
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// The model version recorded in run logs.
+    pub fn version(&self) -> &str {
+        &self.config.model_version
+    }
+
+    /// Runs the network on one query.
+    pub fn score(&self, query: &str) -> Result<QueryScores, ModelError> {
+        let mut cut = query.len().min(MAX_QUERY_BYTES);
+        while !query.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let query = &query[..cut];
+        let max = self.vocab.sizes().max_tokens as usize;
+        let mut tokens = tokenize(query, max + 1);
+        let truncated = tokens.len() > max;
+        tokens.truncate(max);
+        if tokens.is_empty() {
+            return Ok(QueryScores {
+                tokens,
+                truncated,
+                tool_logits: vec![0.0; self.config.tools.len()],
+                tag_logits: Vec::new(),
+            });
+        }
+        let texts: Vec<&str> = tokens.iter().map(|t| t.text(query)).collect();
+        let features = self.vocab.featurize(&texts);
+        let (tool_logits, tag_logits) = self.fast.run(&features);
+        Ok(QueryScores {
+            tokens,
+            truncated,
+            tool_logits,
+            tag_logits,
+        })
+    }
+
+    /// Temperature-scaled tool probabilities for raw logits.
+    pub fn probabilities(&self, tool_logits: &[f32]) -> Vec<f32> {
+        let t = self.config.temperature.max(1e-3) as f32;
+        tool_logits.iter().map(|z| sigmoid(z / t)).collect()
+    }
+
+    /// Routes one query. With `apply_threshold`, a decision whose confidence is
+    /// below the model's threshold becomes an abstention (`Ok(None)`); an empty or
+    /// undecodable query also abstains.
+    pub fn decide(
+        &self,
+        query: &str,
+        context: &RouteContext,
+        apply_threshold: bool,
+    ) -> Result<Option<RouteDecision>, RouteError> {
+        let scores = self
+            .score(query)
+            .map_err(|e| RouteError::Failed(e.to_string()))?;
+        if scores.tokens.is_empty() {
+            return Ok(None);
+        }
+        let cut = query.len().min(MAX_QUERY_BYTES);
+        let query = query.get(..cut).unwrap_or(query);
+        let probs = self.probabilities(&scores.tool_logits);
+        let chosen = self.decoder.chosen(&probs);
+        let confidence: f64 = probs
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let p = f64::from(p);
+                if chosen.contains(&i) {
+                    p
+                } else {
+                    1.0 - p
+                }
+            })
+            .product();
+        let scored = Scored {
+            query,
+            tokens: &scores.tokens,
+            truncated: scores.truncated,
+            tool_probs: &probs,
+            tag_logits: &scores.tag_logits,
+        };
+        let calls = match self.decoder.decode(&scored, context) {
+            Ok(calls) => calls,
+            Err(reason) => {
+                tracing::debug!(router = NAME, %reason, "abstaining");
+                return Ok(None);
+            }
+        };
+        if apply_threshold && confidence < self.config.threshold {
+            tracing::debug!(router = NAME, confidence, "abstaining below threshold");
+            return Ok(None);
+        }
+        Ok(Some(RouteDecision {
+            calls,
+            router: NAME.to_string(),
+            confidence: Some((confidence.clamp(0.0, 1.0) * 10_000.0).round() / 10_000.0),
+        }))
+    }
+}
+
+/// Checks that a config and a vocabulary belong together.
+fn check_parts(config: &ModelConfig, vocab: &Vocab) -> Result<(), ModelError> {
+    if config.format != MODEL_FORMAT {
+        return Err(invalid(
+            CONFIG_FILE,
+            format!("unsupported format {}", config.format),
+        ));
+    }
+    let arch = &config.architecture;
+    arch.check().map_err(|m| invalid(CONFIG_FILE, m))?;
+    let sizes = vocab.sizes();
+    let expected = [
+        ("tools", arch.tools, config.tools.len()),
+        ("tags", arch.tags, config.tag_count()),
+        ("word_rows", arch.word_rows, vocab.word_rows()),
+        (
+            "ngram_buckets",
+            arch.ngram_buckets,
+            sizes.ngram_buckets as usize,
+        ),
+        ("max_ngrams", arch.max_ngrams, sizes.max_ngrams as usize),
+        ("max_tokens", arch.max_tokens, sizes.max_tokens as usize),
+        ("shapes", arch.shapes, SHAPES),
+    ];
+    for (name, got, want) in expected {
+        if got != want {
+            return Err(invalid(
+                CONFIG_FILE,
+                format!("architecture.{name} is {got}, the model files need {want}"),
+            ));
+        }
+    }
+    if !(config.temperature.is_finite() && config.temperature > 0.0) {
+        return Err(invalid(CONFIG_FILE, "temperature must be positive"));
+    }
+    Ok(())
+}
+
+/// Writes a model directory: weights, `config.json` (its `model_version` set from
+/// the weights' hash when empty), `vocab.json`, `tools.json` and `manifest.json`.
+/// Returns the config as written.
+pub fn write_model_dir(
+    dir: &Path,
+    mut config: ModelConfig,
+    vocab: &Vocab,
+    tools: &[ToolSpec],
+    weights: &HashMap<String, Tensor>,
+) -> Result<ModelConfig, ModelError> {
+    let io = |path: PathBuf| move |source| ModelError::Io { path, source };
+    std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
+    let weights_path = dir.join(WEIGHTS_FILE);
+    candle_core::safetensors::save(weights, &weights_path)?;
+    let weights_bytes = std::fs::read(&weights_path).map_err(io(weights_path.clone()))?;
+    if config.model_version.is_empty() {
+        let hash = sha256_hex(&weights_bytes);
+        config.model_version = format!("toolforge-{}-{}", config.backbone, &hash[..12]);
+    }
+    let config_bytes = json(&config, CONFIG_FILE)?;
+    let vocab_bytes = json(&vocab.to_file(), VOCAB_FILE)?;
+    let tools_bytes = json(&tools, TOOLS_FILE)?;
+    let manifest = Manifest::of(
+        &config.model_version,
+        &[
+            (CONFIG_FILE, &config_bytes),
+            (VOCAB_FILE, &vocab_bytes),
+            (TOOLS_FILE, &tools_bytes),
+            (WEIGHTS_FILE, &weights_bytes),
+        ],
+    );
+    let manifest_bytes = json(&manifest, MANIFEST_FILE)?;
+    for (name, bytes) in [
+        (CONFIG_FILE, &config_bytes),
+        (VOCAB_FILE, &vocab_bytes),
+        (TOOLS_FILE, &tools_bytes),
+        (MANIFEST_FILE, &manifest_bytes),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(io(path.clone()))?;
+    }
+    Ok(config)
+}
+
+/// Pretty JSON with a final newline.
+fn json<T: serde::Serialize>(value: &T, file: &str) -> Result<Vec<u8>, ModelError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| invalid(file, e))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Files of the default model compiled into the binary.
+struct EmbeddedModel {
+    config: &'static [u8],
+    vocab: &'static [u8],
+    tools: &'static [u8],
+    weights: &'static [u8],
+    manifest: Option<&'static [u8]>,
+}
+
+// Defines `EMBEDDED: Option<EmbeddedModel>` (generated by build.rs from `models/compact/`).
+include!(concat!(env!("OUT_DIR"), "/embedded_model.rs"));
+
+/// Whether a default model was compiled into this binary.
+pub fn has_embedded_model() -> bool {
+    EMBEDDED.is_some()
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Dir(PathBuf),
+    Embedded,
+    Memory,
+}
+
+type Loaded = Result<Arc<ToolForgeModel>, String>;
+
+/// The learned router stage (`"toolforge"`). Cheap to clone: clones share the
+/// loaded model.
+#[derive(Debug, Clone)]
+pub struct ToolForgeRouter {
+    source: Source,
+    model: Arc<OnceLock<Loaded>>,
+}
+
+impl ToolForgeRouter {
+    /// A router over the model directory `model_dir`, loaded on the first query.
+    pub fn new(model_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            source: Source::Dir(model_dir.into()),
+            model: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The router over the default model compiled into the binary
+    /// (`routers/models/compact/` at build time), loaded on the first query.
+    pub fn embedded() -> Self {
+        Self {
+            source: Source::Embedded,
+            model: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// A router over a model already in memory.
+    pub fn from_model(model: ToolForgeModel) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set(Ok(Arc::new(model)));
+        Self {
+            source: Source::Memory,
+            model: Arc::new(cell),
+        }
+    }
+
+    /// The model directory, for routers made with [`ToolForgeRouter::new`].
+    pub fn model_dir(&self) -> Option<&Path> {
+        match &self.source {
+            Source::Dir(dir) => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// The model, loading it on first use; a load failure is reported (again) on
+    /// every call.
+    pub fn model(&self) -> Result<Arc<ToolForgeModel>, RouteError> {
+        self.model
+            .get_or_init(|| self.load())
+            .clone()
+            .map_err(RouteError::Unavailable)
+    }
+
+    fn load(&self) -> Loaded {
+        let loaded = match &self.source {
+            Source::Dir(dir) => ToolForgeModel::load_dir(dir)
+                .map_err(|e| format!("cannot load the router model in {}: {e}", dir.display())),
+            Source::Embedded => match &EMBEDDED {
+                Some(files) => ToolForgeModel::from_files(&ModelFiles {
+                    config: files.config,
+                    vocab: files.vocab,
+                    tools: files.tools,
+                    weights: files.weights,
+                    manifest: files.manifest,
+                })
+                .map_err(|e| format!("cannot load the embedded router model: {e}")),
+                None => Err("no embedded model; train one with `toolforge train`".to_string()),
+            },
+            Source::Memory => Err("the in-memory model is missing".to_string()),
+        };
+        if let Err(reason) = &loaded {
+            tracing::warn!(router = NAME, %reason, "router model unavailable");
+        }
+        loaded.map(Arc::new)
+    }
+
+    /// Routes synchronously (pure CPU work).
+    pub fn route_sync(
+        &self,
+        query: &str,
+        context: &RouteContext,
+    ) -> Result<Option<RouteDecision>, RouteError> {
+        self.model()?.decide(query, context, true)
+    }
+}
+
+#[async_trait]
+impl Router for ToolForgeRouter {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn route(
+        &self,
+        query: &str,
+        context: &RouteContext,
+    ) -> Result<Option<RouteDecision>, RouteError> {
+        self.route_sync(query, context)
+    }
+
+    fn model_version(&self) -> Option<String> {
+        self.model().ok().map(|m| m.version().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests;

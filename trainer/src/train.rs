@@ -1,0 +1,896 @@
+//! Training of the ToolForge router model on CPU with candle: vocabulary from the
+//! training split, labeled arguments aligned to token spans (BIO tags), AdamW on
+//! tool BCE + tag cross-entropy with cheap augmentation towards human queries
+//! (lowercase, no final punctuation, typos, word dropout), validation after each
+//! epoch through the router's own decoder, best checkpoint and early stopping,
+//! temperature calibration on validation, and the model directory written with
+//! its training curve and report.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use toolforge_core::{RouteContext, ToolCall, ToolSpec};
+use toolforge_routers::toolforge_model::decode::{convert_span, tag_begin, tag_inside};
+use toolforge_routers::toolforge_model::features::{
+    normalize_word, tokenize, FeatureSizes, Features, Token, Vocab, SHAPES,
+};
+use toolforge_routers::toolforge_model::files::{
+    describe_tools, ModelConfig, SlotInfo, MODEL_FORMAT, WEIGHTS_FILE,
+};
+use toolforge_routers::toolforge_model::network::{
+    training_builder, ArchConfig, Batch, Dropout, Network, Rng,
+};
+use toolforge_routers::toolforge_model::{write_model_dir, ModelError, ToolForgeModel};
+
+use crate::dataset::Example;
+use crate::eval::{evaluate, Prediction};
+use crate::plot::{curves_svg, PlotError};
+
+/// The network family to train.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backbone {
+    /// Our own tokenizer and a small transformer encoder (a few MB).
+    #[default]
+    Compact,
+}
+
+impl Backbone {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backbone::Compact => "compact",
+        }
+    }
+}
+
+/// Probabilities of the training-time augmentations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Augment {
+    /// Lowercase the whole query.
+    pub lowercase: f32,
+    /// Drop a final `?`, `.` or `!`.
+    pub drop_final_punct: f32,
+    /// Put one character typo in a word outside the arguments.
+    pub typo: f32,
+    /// Per token: replace its vocabulary id by its out-of-vocabulary bucket, so
+    /// that the model also learns from character n-grams.
+    pub word_dropout: f32,
+}
+
+impl Default for Augment {
+    fn default() -> Self {
+        Self {
+            lowercase: 0.35,
+            drop_final_punct: 0.35,
+            typo: 0.25,
+            word_dropout: 0.08,
+        }
+    }
+}
+
+impl Augment {
+    /// No augmentation.
+    pub fn none() -> Self {
+        Self {
+            lowercase: 0.0,
+            drop_final_punct: 0.0,
+            typo: 0.0,
+            word_dropout: 0.0,
+        }
+    }
+}
+
+/// Hyper-parameters of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub backbone: Backbone,
+    /// Width of token vectors.
+    pub dim: usize,
+    pub layers: usize,
+    pub heads: usize,
+    /// Hidden width of the feed-forward blocks.
+    pub ff_dim: usize,
+    pub dropout: f32,
+    /// Peak learning rate (after warm-up; decays linearly to a tenth).
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub max_epochs: usize,
+    /// Epochs without a better validation score before stopping.
+    pub patience: usize,
+    pub seed: u64,
+    /// Words seen fewer times in the training split are out of vocabulary.
+    pub min_word_count: usize,
+    pub max_vocab: usize,
+    pub features: FeatureSizes,
+    /// Weight of the tag loss next to the tool loss.
+    pub tag_loss_weight: f64,
+    pub augment: Augment,
+    /// Confidence below which the router abstains (stored in the model).
+    pub threshold: f64,
+    /// Learning-rate warm-up steps.
+    pub warmup_steps: usize,
+    /// Share of the training split held out when no validation split is given.
+    pub validation_share: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            backbone: Backbone::Compact,
+            dim: 96,
+            layers: 2,
+            heads: 4,
+            ff_dim: 192,
+            dropout: 0.1,
+            lr: 2e-3,
+            weight_decay: 0.01,
+            batch_size: 32,
+            max_epochs: 30,
+            patience: 4,
+            seed: 17,
+            min_word_count: 2,
+            max_vocab: 8000,
+            features: FeatureSizes::default(),
+            tag_loss_weight: 1.0,
+            augment: Augment::default(),
+            threshold: 0.5,
+            warmup_steps: 100,
+            validation_share: 0.1,
+        }
+    }
+}
+
+/// One epoch's numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub validation_tool_set_accuracy: f64,
+    pub validation_argument_f1: f64,
+    pub seconds: f64,
+}
+
+/// What a training run did (also written as `train_report.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    pub model_dir: PathBuf,
+    pub model_version: String,
+    pub config: TrainConfig,
+    pub train_examples: usize,
+    pub validation_examples: usize,
+    /// Examples left out: empty queries or calls to tools not trained on.
+    pub skipped_examples: usize,
+    pub aligned_arguments: usize,
+    pub unaligned_arguments: usize,
+    /// A few arguments that could not be found in their query (`query -> tool.arg=value`).
+    pub unaligned_samples: Vec<String>,
+    pub vocab_words: usize,
+    pub parameters: usize,
+    pub weights_bytes: u64,
+    pub epochs: Vec<EpochStats>,
+    pub best_epoch: usize,
+    pub validation_tool_set_accuracy: f64,
+    pub validation_argument_f1: f64,
+    pub temperature: f64,
+    pub seconds: f64,
+    /// Training examples processed per second (augmented passes, validation excluded).
+    pub examples_per_second: f64,
+}
+
+/// Why training failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("no usable training examples (need at least 2 with a query and known tools)")]
+    NoData,
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
+
+/// An argument's place in a query: BIO tags per token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alignment {
+    /// One tag per token (0 = outside; see `tag_begin`/`tag_inside`).
+    pub tags: Vec<u32>,
+    pub aligned: usize,
+    /// `tool.argument=value` of arguments not found in the query.
+    pub unaligned: Vec<String>,
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+            _ => false,
+        },
+        (Value::String(x), Value::String(y)) => x.trim().to_lowercase() == y.trim().to_lowercase(),
+        _ => a == b,
+    }
+}
+
+fn value_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Aligns the arguments of `calls` to token spans of `query`: a case-insensitive
+/// token match of the argument text, else the shortest span that the router would
+/// decode to the argument (numbers incl. number words, language names, units, ...).
+/// A span already tagged for another slot is not reused; a span shared by several
+/// calls for the same slot ("hello" in French and in Spanish) is tagged once.
+pub fn align(
+    query: &str,
+    tokens: &[Token],
+    calls: &[ToolCall],
+    slots: &[SlotInfo],
+    specs: &[ToolSpec],
+) -> Alignment {
+    let words: Vec<String> = tokens
+        .iter()
+        .map(|t| normalize_word(t.text(query)))
+        .collect();
+    let mut tags = vec![0u32; tokens.len()];
+    let mut aligned = 0;
+    let mut unaligned = Vec::new();
+    for call in calls {
+        let spec = specs.iter().find(|s| s.name == call.tool);
+        for (argument, value) in &call.arguments {
+            if value.is_null() {
+                continue;
+            }
+            let Some(slot) = slots
+                .iter()
+                .position(|s| s.tool == call.tool && &s.argument == argument)
+            else {
+                unaligned.push(format!("{}.{argument}={value}", call.tool));
+                continue;
+            };
+            let schema = spec
+                .and_then(|s| s.parameters.get("properties"))
+                .and_then(|p| p.get(argument));
+            let candidates = candidates(query, tokens, &words, value, &slots[slot], schema);
+            let (b, i) = (tag_begin(slot) as u32, tag_inside(slot) as u32);
+            let free = candidates
+                .iter()
+                .find(|(s, e)| tags[*s..=*e].iter().all(|t| *t == 0));
+            let shared = candidates
+                .iter()
+                .any(|(s, e)| tags[*s] == b && tags[*s + 1..=*e].iter().all(|t| *t == i));
+            match free {
+                Some(&(s, e)) => {
+                    tags[s] = b;
+                    tags[s + 1..=e].iter_mut().for_each(|t| *t = i);
+                    aligned += 1;
+                }
+                None if shared => aligned += 1,
+                None if candidates.is_empty() && slots[slot].default.as_ref() == Some(value) => {
+                    aligned += 1
+                }
+                None => unaligned.push(format!("{}.{argument}={value}", call.tool)),
+            }
+        }
+    }
+    Alignment {
+        tags,
+        aligned,
+        unaligned,
+    }
+}
+
+/// Token spans (`start..=end`) that carry `value`, best first.
+fn candidates(
+    query: &str,
+    tokens: &[Token],
+    words: &[String],
+    value: &Value,
+    slot: &SlotInfo,
+    schema: Option<&Value>,
+) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    if let Some(text) = value_text(value) {
+        let target: Vec<String> = tokenize(&text, usize::MAX)
+            .iter()
+            .map(|t| normalize_word(t.text(&text)))
+            .collect();
+        if !target.is_empty() && target.len() <= words.len() {
+            for start in 0..=words.len() - target.len() {
+                if words[start..start + target.len()] == target[..] {
+                    found.push((start, start + target.len() - 1));
+                }
+            }
+        }
+        if !found.is_empty() {
+            return found;
+        }
+        let max_len = (target.len() + 3).max(6).min(tokens.len());
+        for len in 1..=max_len {
+            for start in 0..=tokens.len() - len {
+                let end = start + len - 1;
+                let span = &query[tokens[start].start..tokens[end].end];
+                if let Some(decoded) = convert_span(span, &slot.transform, schema) {
+                    if same_value(&decoded, value) {
+                        found.push((start, end));
+                    }
+                }
+            }
+            if !found.is_empty() {
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// A training example ready for batching.
+#[derive(Debug, Clone)]
+struct Prepared {
+    tokens: Vec<String>,
+    tags: Vec<u32>,
+    tools: Vec<f32>,
+}
+
+struct Prepare {
+    examples: Vec<Prepared>,
+    /// Indices (into the input) of the examples kept.
+    kept: Vec<usize>,
+    skipped: usize,
+    aligned: usize,
+    unaligned: usize,
+    samples: Vec<String>,
+}
+
+fn prepare(
+    examples: &[Example],
+    tool_names: &[String],
+    slots: &[SlotInfo],
+    specs: &[ToolSpec],
+    max_tokens: usize,
+) -> Prepare {
+    let mut out = Prepare {
+        examples: Vec::with_capacity(examples.len()),
+        kept: Vec::with_capacity(examples.len()),
+        skipped: 0,
+        aligned: 0,
+        unaligned: 0,
+        samples: Vec::new(),
+    };
+    for (index, example) in examples.iter().enumerate() {
+        let tokens = tokenize(&example.query, max_tokens);
+        let known = example
+            .calls
+            .iter()
+            .all(|c| tool_names.iter().any(|n| *n == c.tool));
+        if tokens.is_empty() || !known {
+            out.skipped += 1;
+            continue;
+        }
+        let alignment = align(&example.query, &tokens, &example.calls, slots, specs);
+        out.aligned += alignment.aligned;
+        out.unaligned += alignment.unaligned.len();
+        for miss in alignment.unaligned {
+            if out.samples.len() < 20 {
+                out.samples.push(format!("{} -> {miss}", example.query));
+            }
+        }
+        let mut tools = vec![0f32; tool_names.len()];
+        for call in &example.calls {
+            if let Some(i) = tool_names.iter().position(|n| *n == call.tool) {
+                tools[i] = 1.0;
+            }
+        }
+        out.examples.push(Prepared {
+            tokens: tokens
+                .iter()
+                .map(|t| t.text(&example.query).to_string())
+                .collect(),
+            tags: alignment.tags,
+            tools,
+        });
+        out.kept.push(index);
+    }
+    out
+}
+
+/// One augmented copy of a prepared example: token texts and tags.
+fn augment(example: &Prepared, aug: &Augment, rng: &mut Rng) -> (Vec<String>, Vec<u32>) {
+    let mut tokens = example.tokens.clone();
+    let mut tags = example.tags.clone();
+    if rng.chance(aug.drop_final_punct) && tokens.len() > 1 {
+        let last = tokens.len() - 1;
+        if tags[last] == 0 && matches!(tokens[last].as_str(), "?" | "." | "!") {
+            tokens.pop();
+            tags.pop();
+        }
+    }
+    if rng.chance(aug.lowercase) {
+        for t in tokens.iter_mut() {
+            *t = t.to_lowercase();
+        }
+    }
+    if rng.chance(aug.typo) {
+        let words: Vec<usize> = (0..tokens.len())
+            .filter(|&i| {
+                tags[i] == 0
+                    && tokens[i].chars().count() >= 4
+                    && tokens[i].chars().all(char::is_alphabetic)
+            })
+            .collect();
+        if !words.is_empty() {
+            let i = words[rng.below(words.len())];
+            tokens[i] = typo(&tokens[i], rng);
+        }
+    }
+    (tokens, tags)
+}
+
+/// One random edit: drop, double, swap with the next, or replace a letter.
+fn typo(word: &str, rng: &mut Rng) -> String {
+    let mut chars: Vec<char> = word.chars().collect();
+    let n = chars.len();
+    let i = 1 + rng.below(n.saturating_sub(2).max(1));
+    let i = i.min(n - 1);
+    match rng.below(4) {
+        0 => {
+            chars.remove(i);
+        }
+        1 => chars.insert(i, chars[i]),
+        2 if i + 1 < n => chars.swap(i, i + 1),
+        _ => {
+            let letter = (b'a' + rng.below(26) as u8) as char;
+            chars[i] = letter;
+        }
+    }
+    chars.into_iter().collect()
+}
+
+/// Tensors of one training batch.
+struct TrainBatch {
+    batch: Batch,
+    tools: Tensor,
+    tags: Tensor,
+    tag_mask: Tensor,
+    tag_count: f64,
+}
+
+fn make_batch(
+    items: &[&Prepared],
+    vocab: &Vocab,
+    aug: &Augment,
+    rng: &mut Rng,
+    device: &Device,
+) -> candle_core::Result<TrainBatch> {
+    let mut features: Vec<Features> = Vec::with_capacity(items.len());
+    let mut all_tags: Vec<Vec<u32>> = Vec::with_capacity(items.len());
+    for item in items {
+        let (tokens, tags) = augment(item, aug, rng);
+        let mut f = vocab.featurize(&tokens);
+        for (i, token) in tokens.iter().enumerate().take(f.len) {
+            if rng.chance(aug.word_dropout) {
+                f.word_ids[i] = vocab.oov_id(&normalize_word(token));
+            }
+        }
+        features.push(f);
+        all_tags.push(tags);
+    }
+    let refs: Vec<&Features> = features.iter().collect();
+    let batch = Batch::new(&refs, vocab.sizes().max_ngrams as usize, device)?;
+    let (b, t) = (batch.size, batch.len);
+    let mut tags = vec![0u32; b * t];
+    let mut mask = vec![0f32; b * t];
+    for (row, (item_tags, f)) in all_tags.iter().zip(&features).enumerate() {
+        for (i, tag) in item_tags.iter().take(f.len).enumerate() {
+            tags[row * t + i] = *tag;
+            mask[row * t + i] = 1.0;
+        }
+    }
+    let tag_count = f64::from(mask.iter().sum::<f32>()).max(1.0);
+    let n_tools = items.first().map_or(0, |i| i.tools.len());
+    let tools: Vec<f32> = items.iter().flat_map(|i| i.tools.iter().copied()).collect();
+    Ok(TrainBatch {
+        batch,
+        tools: Tensor::from_vec(tools, (b, n_tools), device)?,
+        tags: Tensor::from_vec(tags, b * t, device)?,
+        tag_mask: Tensor::from_vec(mask, b * t, device)?,
+        tag_count,
+    })
+}
+
+/// Binary cross-entropy on logits, stable form: `max(x,0) - x*y + ln(1 + e^-|x|)`.
+fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+    let soft = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
+    ((logits.relu()? - (logits * targets)?)? + soft)?.mean_all()
+}
+
+/// Mean cross-entropy of tag logits over the real (unpadded) tokens.
+fn tag_loss(logits: &Tensor, batch: &TrainBatch) -> candle_core::Result<Tensor> {
+    let flat = logits.flatten_to(1)?;
+    let log_probs = candle_nn::ops::log_softmax(&flat, D::Minus1)?;
+    let picked = log_probs.gather(&batch.tags.unsqueeze(1)?, 1)?.squeeze(1)?;
+    (picked * &batch.tag_mask)?.sum_all()? * (-1.0 / batch.tag_count)
+}
+
+fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>, TrainError> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| TrainError::Config("parameter map lock poisoned".into()))?;
+    let mut out = HashMap::with_capacity(data.len());
+    for (name, var) in data.iter() {
+        out.insert(name.clone(), var.as_tensor().copy()?);
+    }
+    Ok(out)
+}
+
+fn check_config(c: &TrainConfig) -> Result<(), TrainError> {
+    let bad = |m: &str| Err(TrainError::Config(m.to_string()));
+    if c.batch_size == 0 {
+        return bad("batch_size must be at least 1");
+    }
+    if c.max_epochs == 0 {
+        return bad("max_epochs must be at least 1");
+    }
+    if !(c.lr.is_finite() && c.lr > 0.0) {
+        return bad("lr must be positive");
+    }
+    if !(0.0..1.0).contains(&c.validation_share) {
+        return bad("validation_share must be in [0, 1)");
+    }
+    Ok(())
+}
+
+/// Sigmoid with temperature, clamped away from 0 and 1 for logs.
+fn prob(logit: f32, temperature: f64) -> f64 {
+    let p = 1.0 / (1.0 + (-(f64::from(logit)) / temperature).exp());
+    p.clamp(1e-7, 1.0 - 1e-7)
+}
+
+/// The temperature minimising the NLL of the gold tool sets (grid 0.25..8).
+fn fit_temperature(logits: &[Vec<f32>], gold: &[Vec<f32>]) -> f64 {
+    if logits.is_empty() {
+        return 1.0;
+    }
+    let nll = |t: f64| -> f64 {
+        logits
+            .iter()
+            .zip(gold)
+            .map(|(z, y)| {
+                z.iter()
+                    .zip(y)
+                    .map(|(z, y)| {
+                        let p = prob(*z, t);
+                        -(f64::from(*y) * p.ln() + (1.0 - f64::from(*y)) * (1.0 - p).ln())
+                    })
+                    .sum::<f64>()
+            })
+            .sum()
+    };
+    let mut best = (1.0, nll(1.0));
+    let mut t = 0.25;
+    while t <= 8.0 + 1e-9 {
+        let v = nll(t);
+        if v < best.1 - 1e-12 {
+            best = (t, v);
+        }
+        t += 0.05;
+    }
+    (best.0 * 100.0).round() / 100.0
+}
+
+/// Scores `model` on `examples` (decisions without the abstention threshold).
+fn validate(
+    model: &ToolForgeModel,
+    examples: &[Example],
+    tools: &[ToolSpec],
+    context: &RouteContext,
+) -> (f64, f64) {
+    let predictions: Vec<Prediction> = examples
+        .iter()
+        .map(|example| {
+            let start = Instant::now();
+            let result = model.decide(&example.query, context, false);
+            let latency_us = start.elapsed().as_micros() as u64;
+            match result {
+                Ok(decision) => Prediction {
+                    calls: decision.map(|d| d.calls).unwrap_or_default(),
+                    error: None,
+                    latency_us,
+                },
+                Err(e) => Prediction {
+                    calls: Vec::new(),
+                    error: Some(e.to_string()),
+                    latency_us,
+                },
+            }
+        })
+        .collect();
+    let report = evaluate("toolforge", examples, &predictions, tools);
+    (report.tool_set_accuracy, report.argument_f1)
+}
+
+/// Trains a model on `train`, selects and calibrates it on `validation` (or on a
+/// held-out share of `train` when `validation` is empty) and writes the model
+/// directory to `out_dir`.
+pub fn train(
+    train: &[Example],
+    validation: &[Example],
+    tools: &[ToolSpec],
+    config: &TrainConfig,
+    out_dir: &Path,
+    progress: bool,
+) -> Result<TrainReport, TrainError> {
+    check_config(config)?;
+    let started = Instant::now();
+    let device = Device::Cpu;
+    let mut rng = Rng::new(config.seed);
+    let tool_names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
+    if tool_names.is_empty() {
+        return Err(TrainError::Config("no tools to train on".into()));
+    }
+    let (tool_infos, slots) = describe_tools(tools);
+    let max_tokens = config.features.max_tokens as usize;
+
+    let (train_set, validation_set): (Vec<Example>, Vec<Example>) = if validation.is_empty() {
+        let mut all = train.to_vec();
+        rng.shuffle(&mut all);
+        let held = ((all.len() as f64 * config.validation_share).round() as usize)
+            .clamp(1, all.len().saturating_sub(1).max(1));
+        let rest = all.split_off(all.len().saturating_sub(held));
+        (all, rest)
+    } else {
+        (train.to_vec(), validation.to_vec())
+    };
+    let prepared = prepare(&train_set, &tool_names, &slots, tools, max_tokens);
+    if prepared.examples.len() < 2 {
+        return Err(TrainError::NoData);
+    }
+    let val_prepared = prepare(&validation_set, &tool_names, &slots, tools, max_tokens);
+    let validation_set: Vec<Example> = val_prepared
+        .kept
+        .iter()
+        .map(|&i| validation_set[i].clone())
+        .collect();
+    let val_gold: Vec<Vec<f32>> = val_prepared
+        .examples
+        .iter()
+        .map(|e| e.tools.clone())
+        .collect();
+
+    let vocab = Vocab::build(
+        prepared
+            .examples
+            .iter()
+            .flat_map(|e| e.tokens.iter().map(String::as_str)),
+        config.min_word_count,
+        config.max_vocab,
+        config.features,
+    );
+    let arch = ArchConfig {
+        dim: config.dim,
+        layers: config.layers,
+        heads: config.heads,
+        ff_dim: config.ff_dim,
+        max_tokens,
+        word_rows: vocab.word_rows(),
+        ngram_buckets: config.features.ngram_buckets as usize,
+        max_ngrams: config.features.max_ngrams as usize,
+        shapes: SHAPES,
+        tools: tool_names.len(),
+        tags: 1 + 2 * slots.len(),
+        dropout: config.dropout,
+    };
+    arch.check().map_err(TrainError::Config)?;
+    let mut model_config = ModelConfig {
+        format: MODEL_FORMAT,
+        model_version: String::new(),
+        backbone: config.backbone.name().to_string(),
+        architecture: arch.clone(),
+        tools: tool_infos,
+        slots,
+        temperature: 1.0,
+        threshold: config.threshold,
+        tool_threshold: 0.5,
+        training: Value::Null,
+    };
+
+    let varmap = VarMap::new();
+    Network::init_varmap(&arch, &varmap, config.seed, &device)?;
+    let network = Network::new(&training_builder(&varmap, &device), &arch)?;
+    let mut optimizer = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr: config.lr,
+            weight_decay: config.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let mut dropout = Dropout::new(config.dropout, config.seed.wrapping_add(1));
+    let context = RouteContext::new(tools.to_vec());
+
+    let steps_per_epoch = prepared.examples.len().div_ceil(config.batch_size);
+    let total_steps = steps_per_epoch * config.max_epochs;
+    let bar = if progress {
+        let bar = ProgressBar::new(total_steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let mut order: Vec<usize> = (0..prepared.examples.len()).collect();
+    let mut epochs: Vec<EpochStats> = Vec::new();
+    let mut best: Option<(f64, f64, usize, HashMap<String, Tensor>)> = None;
+    let mut since_best = 0;
+    let mut step = 0usize;
+    let mut train_seconds = 0.0;
+    let mut trained_examples = 0usize;
+    for epoch in 1..=config.max_epochs {
+        let epoch_start = Instant::now();
+        rng.shuffle(&mut order);
+        let mut loss_sum = 0.0;
+        for chunk in order.chunks(config.batch_size) {
+            let warm = ((step + 1) as f64 / config.warmup_steps.max(1) as f64).min(1.0);
+            let decay = 1.0 - 0.9 * (step as f64 / total_steps.max(1) as f64);
+            optimizer.set_learning_rate(config.lr * warm * decay);
+            let items: Vec<&Prepared> = chunk.iter().map(|&i| &prepared.examples[i]).collect();
+            let batch = make_batch(&items, &vocab, &config.augment, &mut rng, &device)?;
+            let out = network.forward(&batch.batch, Some(&mut dropout))?;
+            let tool_loss = bce_with_logits(&out.tool_logits, &batch.tools)?;
+            let tags = tag_loss(&out.tag_logits, &batch)?;
+            let loss = (tool_loss + (tags * config.tag_loss_weight)?)?;
+            optimizer.backward_step(&loss)?;
+            loss_sum += f64::from(loss.to_scalar::<f32>()?) * items.len() as f64;
+            step += 1;
+            bar.inc(1);
+        }
+        train_seconds += epoch_start.elapsed().as_secs_f64();
+        trained_examples += order.len();
+        let train_loss = loss_sum / order.len().max(1) as f64;
+        let current = ToolForgeModel::from_parts(
+            model_config.clone(),
+            vocab.clone(),
+            tools.to_vec(),
+            network.clone(),
+        )?;
+        let (accuracy, arg_f1) = validate(&current, &validation_set, tools, &context);
+        epochs.push(EpochStats {
+            epoch,
+            train_loss,
+            validation_tool_set_accuracy: accuracy,
+            validation_argument_f1: arg_f1,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        });
+        bar.set_message(format!(
+            "epoch {epoch}/{} loss {train_loss:.4} val acc {accuracy:.3} arg F1 {arg_f1:.3}",
+            config.max_epochs
+        ));
+        let improved = match &best {
+            None => true,
+            Some((a, f, _, _)) => {
+                accuracy > *a + 1e-12 || (accuracy >= *a - 1e-12 && arg_f1 > *f + 1e-12)
+            }
+        };
+        if improved {
+            best = Some((accuracy, arg_f1, epoch, snapshot(&varmap)?));
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= config.patience.max(1) {
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let Some((accuracy, arg_f1, best_epoch, weights)) = best else {
+        return Err(TrainError::NoData);
+    };
+
+    // Calibrate the best network's tool probabilities on validation.
+    let vb = VarBuilder::from_tensors(weights.clone(), DType::F32, &device);
+    let best_network = Network::new(&vb, &arch)?;
+    let best_model = ToolForgeModel::from_parts(
+        model_config.clone(),
+        vocab.clone(),
+        tools.to_vec(),
+        best_network,
+    )?;
+    let mut val_logits = Vec::with_capacity(validation_set.len());
+    for example in &validation_set {
+        val_logits.push(best_model.score(&example.query)?.tool_logits);
+    }
+    let temperature = fit_temperature(&val_logits, &val_gold);
+    model_config.temperature = temperature;
+    let parameters = Network::param_count(&arch);
+    model_config.training = json!({
+        "backbone": config.backbone.name(),
+        "train_examples": prepared.examples.len(),
+        "validation_examples": validation_set.len(),
+        "epochs_run": epochs.len(),
+        "best_epoch": best_epoch,
+        "validation_tool_set_accuracy": accuracy,
+        "validation_argument_f1": arg_f1,
+        "aligned_arguments": prepared.aligned,
+        "unaligned_arguments": prepared.unaligned,
+        "vocab_words": vocab.len(),
+        "parameters": parameters,
+        "seed": config.seed,
+    });
+    let written = write_model_dir(out_dir, model_config, &vocab, tools, &weights)?;
+    let weights_bytes = std::fs::metadata(out_dir.join(WEIGHTS_FILE))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let point = |f: fn(&EpochStats) -> f64| -> Vec<(f64, f64)> {
+        epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
+    };
+    curves_svg(
+        "ToolForge training",
+        "epoch",
+        &[
+            ("train loss", point(|e| e.train_loss)),
+            (
+                "validation tool-set accuracy",
+                point(|e| e.validation_tool_set_accuracy),
+            ),
+            (
+                "validation argument F1",
+                point(|e| e.validation_argument_f1),
+            ),
+        ],
+        &out_dir.join("training_curve.svg"),
+    )?;
+    let report = TrainReport {
+        model_dir: out_dir.to_path_buf(),
+        model_version: written.model_version.clone(),
+        config: config.clone(),
+        train_examples: prepared.examples.len(),
+        validation_examples: validation_set.len(),
+        skipped_examples: prepared.skipped + val_prepared.skipped,
+        aligned_arguments: prepared.aligned,
+        unaligned_arguments: prepared.unaligned,
+        unaligned_samples: prepared.samples,
+        vocab_words: vocab.len(),
+        parameters,
+        weights_bytes,
+        epochs,
+        best_epoch,
+        validation_tool_set_accuracy: accuracy,
+        validation_argument_f1: arg_f1,
+        temperature,
+        seconds: started.elapsed().as_secs_f64(),
+        examples_per_second: trained_examples as f64 / train_seconds.max(1e-9),
+    };
+    let path = out_dir.join("train_report.json");
+    let text = serde_json::to_string_pretty(&report).map_err(|e| TrainError::Write {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(&path, text + "\n").map_err(|e| TrainError::Write {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests;

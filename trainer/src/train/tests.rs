@@ -1,0 +1,294 @@
+//! Tests of argument alignment and a tiny end-to-end training run whose saved
+//! model directory is then served by `ToolForgeRouter`.
+
+use serde_json::json;
+use toolforge_core::Router;
+use toolforge_routers::ToolForgeRouter;
+
+use super::*;
+
+fn specs() -> Vec<ToolSpec> {
+    serde_json::from_str(include_str!("../../../tests/fixtures/tool_specs.json")).unwrap()
+}
+
+fn call(tool: &str, arguments: Value) -> ToolCall {
+    ToolCall::new(tool, arguments)
+}
+
+/// Tagged spans as (slot key, text).
+fn spans(query: &str, calls: &[ToolCall]) -> (Vec<(String, String)>, Alignment) {
+    let tools = specs();
+    let (_, slots) = describe_tools(&tools);
+    let tokens = tokenize(query, 64);
+    let a = align(query, &tokens, calls, &slots, &tools);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let tag = a.tags[i] as usize;
+        if tag != 0 && tag % 2 == 1 {
+            let slot = (tag - 1) / 2;
+            let mut end = i;
+            while end + 1 < tokens.len() && a.tags[end + 1] as usize == tag_inside(slot) {
+                end += 1;
+            }
+            out.push((
+                slots[slot].key(),
+                query[tokens[i].start..tokens[end].end].to_string(),
+            ));
+            i = end + 1;
+        } else {
+            i += 1;
+        }
+    }
+    (out, a)
+}
+
+fn pair(key: &str, text: &str) -> (String, String) {
+    (key.to_string(), text.to_string())
+}
+
+#[test]
+fn aligns_strings_case_insensitively() {
+    let (found, a) = spans(
+        "who was marie curie?",
+        &[call("wikipedia", json!({"topic": "Marie Curie"}))],
+    );
+    assert_eq!(found, vec![pair("wikipedia.topic", "marie curie")]);
+    assert_eq!((a.aligned, a.unaligned.len()), (1, 0));
+}
+
+#[test]
+fn aligns_numbers_number_words_and_defaults() {
+    let (found, _) = spans(
+        "convert two kilometers to miles",
+        &[call(
+            "unit_converter",
+            json!({"value": 2, "from_unit": "kilometers", "to_unit": "miles"}),
+        )],
+    );
+    assert!(found.contains(&pair("unit_converter.value", "two")));
+    assert!(found.contains(&pair("unit_converter.from_unit", "kilometers")));
+    let (found, _) = spans(
+        "1,000 usd in eur",
+        &[call(
+            "unit_converter",
+            json!({"value": 1000, "from_unit": "usd", "to_unit": "eur"}),
+        )],
+    );
+    assert!(found.contains(&pair("unit_converter.value", "1,000")));
+    // "a gallon": the value is found as "a"; with no such word the default counts as aligned.
+    let (found, a) = spans(
+        "how many cups in gallon",
+        &[call(
+            "unit_converter",
+            json!({"value": 1, "from_unit": "gallon", "to_unit": "cups"}),
+        )],
+    );
+    assert_eq!(a.unaligned, Vec::<String>::new());
+    assert!(!found.iter().any(|(k, _)| k == "unit_converter.value"));
+}
+
+#[test]
+fn aligns_language_names_and_shared_spans() {
+    let (found, a) = spans(
+        "say good morning in japanease and french",
+        &[
+            call(
+                "translate",
+                json!({"text": "good morning", "target_language": "Japanese"}),
+            ),
+            call(
+                "translate",
+                json!({"text": "good morning", "target_language": "French"}),
+            ),
+        ],
+    );
+    assert_eq!(
+        found,
+        vec![
+            pair("translate.text", "good morning"),
+            pair("translate.target_language", "japanease"),
+            pair("translate.target_language", "french"),
+        ]
+    );
+    assert_eq!(a.aligned, 4);
+}
+
+#[test]
+fn counts_arguments_missing_from_the_query() {
+    let (found, a) = spans(
+        "weather in paris",
+        &[call("weather", json!({"location": "Lyon", "date": null}))],
+    );
+    assert!(found.is_empty());
+    assert_eq!(a.unaligned, vec!["weather.location=\"Lyon\"".to_string()]);
+}
+
+#[test]
+fn fits_a_temperature() {
+    // Overconfident logits on a noisy set get a temperature above 1.
+    let logits = vec![vec![8.0f32], vec![8.0], vec![8.0], vec![-8.0]];
+    let gold = vec![vec![1.0f32], vec![0.0], vec![1.0], vec![0.0]];
+    assert!(fit_temperature(&logits, &gold) > 1.0);
+}
+
+fn ex(query: &str, calls: Vec<ToolCall>) -> Example {
+    Example {
+        query: query.to_string(),
+        calls,
+        source: "test".into(),
+        meta: Value::Null,
+    }
+}
+
+fn weather(place: &str) -> Vec<ToolCall> {
+    vec![call("weather", json!({"location": place}))]
+}
+
+fn calc(expr: &str) -> Vec<ToolCall> {
+    vec![call("calculator", json!({"expression": expr}))]
+}
+
+fn translate(text: &str, lang: &str) -> Vec<ToolCall> {
+    vec![call(
+        "translate",
+        json!({"text": text, "target_language": lang}),
+    )]
+}
+
+fn examples() -> Vec<Example> {
+    let mut out = Vec::new();
+    for place in [
+        "Paris", "Tokyo", "Oslo", "Lima", "Cairo", "Berlin", "Madrid", "Dublin", "Boston",
+        "Sydney", "Nairobi", "Seoul",
+    ] {
+        out.push(ex(&format!("weather in {place}"), weather(place)));
+        out.push(ex(
+            &format!("is it raining in {}?", place.to_lowercase()),
+            weather(place),
+        ));
+    }
+    for (a, b) in [
+        (3, 4),
+        (12, 7),
+        (15, 9),
+        (81, 3),
+        (2, 10),
+        (100, 25),
+        (6, 7),
+        (9, 8),
+    ] {
+        out.push(ex(
+            &format!("what is {a} + {b}"),
+            calc(&format!("{a} + {b}")),
+        ));
+        out.push(ex(
+            &format!("calculate {a} * {b}"),
+            calc(&format!("{a} * {b}")),
+        ));
+    }
+    for (text, lang) in [
+        ("hello", "French"),
+        ("thank you", "Spanish"),
+        ("good night", "German"),
+        ("cheese", "Italian"),
+        ("where is the station", "Japanese"),
+        ("i love you", "Korean"),
+    ] {
+        out.push(ex(
+            &format!("translate {text} to {}", lang.to_lowercase()),
+            translate(text, lang),
+        ));
+        out.push(ex(
+            &format!("how do you say {text} in {lang}"),
+            translate(text, lang),
+        ));
+    }
+    for q in [
+        "hi there",
+        "how are you",
+        "tell me a joke",
+        "thanks a lot",
+        "good morning",
+        "who are you",
+        "write me a poem",
+        "you are great",
+        "hello friend",
+        "what can you do",
+    ] {
+        out.push(ex(q, Vec::new()));
+    }
+    out
+}
+
+#[test]
+fn tiny_training_run_is_served_by_the_router() {
+    let all = examples();
+    assert!(all.len() >= 60);
+    let validation: Vec<Example> = all.iter().step_by(6).cloned().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        dim: 32,
+        layers: 1,
+        heads: 2,
+        ff_dim: 64,
+        lr: 1e-2,
+        batch_size: 8,
+        max_epochs: 30,
+        patience: 30,
+        warmup_steps: 5,
+        min_word_count: 1,
+        features: FeatureSizes {
+            oov_buckets: 32,
+            ngram_buckets: 1024,
+            max_ngrams: 12,
+            max_tokens: 64,
+        },
+        ..TrainConfig::default()
+    };
+    let report = train(&all, &validation, &specs(), &config, dir.path(), false).unwrap();
+    println!(
+        "tiny training: {} examples, {} epochs, {:.0} examples/s, {:.1} s, val acc {:.3}, arg F1 {:.3}, T {}",
+        report.train_examples,
+        report.epochs.len(),
+        report.examples_per_second,
+        report.seconds,
+        report.validation_tool_set_accuracy,
+        report.validation_argument_f1,
+        report.temperature
+    );
+    assert_eq!(
+        report.unaligned_arguments, 0,
+        "{:?}",
+        report.unaligned_samples
+    );
+    assert!(report.validation_tool_set_accuracy >= 0.9);
+    for name in [
+        "model.safetensors",
+        "config.json",
+        "vocab.json",
+        "tools.json",
+        "manifest.json",
+        "training_curve.svg",
+        "train_report.json",
+    ] {
+        assert!(dir.path().join(name).is_file(), "{name} missing");
+    }
+
+    let router = ToolForgeRouter::new(dir.path());
+    assert_eq!(router.model_version(), Some(report.model_version.clone()));
+    let context = RouteContext::new(specs());
+    let decision = router
+        .route_sync("weather in Paris", &context)
+        .unwrap()
+        .expect("a confident decision");
+    assert_eq!(decision.router, "toolforge");
+    assert_eq!(decision.calls.len(), 1);
+    assert_eq!(decision.calls[0].tool, "weather");
+    assert_eq!(decision.calls[0].arguments["location"], "Paris");
+    let decision = router.route_sync("what is 12 + 7", &context).unwrap();
+    if let Some(d) = decision {
+        assert_eq!(d.calls[0].tool, "calculator");
+        assert_eq!(d.calls[0].arguments["expression"], "12 + 7");
+    }
+}
