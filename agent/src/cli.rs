@@ -56,6 +56,8 @@ pub enum Command {
     Data(crate::cli_data::DataCommand),
     /// Record feedback on a logged run: `--ok`, or `--correct '<decision json>'`.
     Feedback(crate::cli_data::FeedbackArgs),
+    /// Train the router model on a split directory (AdamW, early stopping, calibration).
+    Train(crate::cli_model::TrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +159,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::Feedback(args) => {
             crate::cli_data::feedback(&config, args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Train(args) => {
+            crate::cli_model::run_train(&config, args).map(|()| ExitCode::SUCCESS)
         }
     }
 }

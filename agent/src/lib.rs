@@ -22,6 +22,7 @@ pub mod autonomous;
 pub mod batch;
 pub mod cli;
 pub mod cli_data;
+pub mod cli_model;
 pub mod config;
 pub mod executor;
 pub mod llm;

@@ -118,6 +118,9 @@ pub struct TrainConfig {
     pub warmup_steps: usize,
     /// Share of the training split held out when no validation split is given.
     pub validation_share: f64,
+    /// SHA-256 of the dataset manifest the model was trained from (recorded in the model).
+    #[serde(default)]
+    pub dataset_sha256: Option<String>,
 }
 
 impl Default for TrainConfig {
@@ -143,6 +146,7 @@ impl Default for TrainConfig {
             threshold: 0.5,
             warmup_steps: 100,
             validation_share: 0.1,
+            dataset_sha256: None,
         }
     }
 }
@@ -835,6 +839,7 @@ pub fn train(
         "vocab_words": vocab.len(),
         "parameters": parameters,
         "seed": config.seed,
+        "dataset_sha256": config.dataset_sha256,
     });
     let written = write_model_dir(out_dir, model_config, &vocab, tools, &weights)?;
     let weights_bytes = std::fs::metadata(out_dir.join(WEIGHTS_FILE))
