@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_nn::{ParamsAdamW, VarBuilder, VarMap};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -31,6 +31,10 @@ use toolforge_routers::toolforge_model::{write_model_dir, ModelError, ToolForgeM
 use crate::dataset::Example;
 use crate::eval::{evaluate, Prediction};
 use crate::plot::{curves_svg, PlotError};
+
+mod optim;
+
+use optim::SparseAdamW;
 
 /// The network family to train.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,10 +381,7 @@ fn prepare(
     };
     for (index, example) in examples.iter().enumerate() {
         let tokens = tokenize(&example.query, max_tokens);
-        let known = example
-            .calls
-            .iter()
-            .all(|c| tool_names.iter().any(|n| *n == c.tool));
+        let known = example.calls.iter().all(|c| tool_names.contains(&c.tool));
         if tokens.is_empty() || !known {
             out.skipped += 1;
             continue;
@@ -462,6 +463,32 @@ fn typo(word: &str, rng: &mut Rng) -> String {
         }
     }
     chars.into_iter().collect()
+}
+
+/// Shuffles `order` and cuts it into batches of similar lengths (less padding):
+/// windows of 50 batches are sorted by length, and the batches are shuffled.
+fn length_buckets(
+    order: &mut [usize],
+    examples: &[Prepared],
+    batch_size: usize,
+    rng: &mut Rng,
+) -> Vec<std::ops::Range<usize>> {
+    rng.shuffle(order);
+    let window = batch_size * 50;
+    for chunk in order.chunks_mut(window) {
+        chunk.sort_by_key(|&i| examples[i].tokens.len());
+    }
+    let mut batches: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        // Batches never straddle two windows.
+        let window_end = ((start / window) + 1) * window;
+        let end = (start + batch_size).min(window_end).min(order.len());
+        batches.push(start..end);
+        start = end;
+    }
+    rng.shuffle(&mut batches);
+    batches
 }
 
 /// Tensors of one training batch.
@@ -565,7 +592,9 @@ fn prob(logit: f32, temperature: f64) -> f64 {
     p.clamp(1e-7, 1.0 - 1e-7)
 }
 
-/// The temperature minimising the NLL of the gold tool sets (grid 0.25..8).
+/// The temperature minimising the NLL of the gold tool sets, on a grid from 1 to
+/// 8: probabilities are only ever softened, never sharpened, because the
+/// validation split is in-distribution while real traffic is not.
 fn fit_temperature(logits: &[Vec<f32>], gold: &[Vec<f32>]) -> f64 {
     if logits.is_empty() {
         return 1.0;
@@ -586,7 +615,7 @@ fn fit_temperature(logits: &[Vec<f32>], gold: &[Vec<f32>]) -> f64 {
             .sum()
     };
     let mut best = (1.0, nll(1.0));
-    let mut t = 0.25;
+    let mut t = 1.0;
     while t <= 8.0 + 1e-9 {
         let v = nll(t);
         if v < best.1 - 1e-12 {
@@ -716,8 +745,17 @@ pub fn train(
     let varmap = VarMap::new();
     Network::init_varmap(&arch, &varmap, config.seed, &device)?;
     let network = Network::new(&training_builder(&varmap, &device), &arch)?;
-    let mut optimizer = AdamW::new(
-        varmap.all_vars(),
+    let mut named_vars: Vec<(String, candle_core::Var)> = varmap
+        .data()
+        .lock()
+        .map_err(|_| TrainError::Config("parameter map lock poisoned".into()))?
+        .iter()
+        .map(|(name, var)| (name.clone(), var.clone()))
+        .collect();
+    named_vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut optimizer = SparseAdamW::new(
+        named_vars,
+        |name| name == "emb.word" || name == "emb.ngram",
         ParamsAdamW {
             lr: config.lr,
             weight_decay: config.weight_decay,
@@ -751,9 +789,9 @@ pub fn train(
     let mut trained_examples = 0usize;
     for epoch in 1..=config.max_epochs {
         let epoch_start = Instant::now();
-        rng.shuffle(&mut order);
+        let batches = length_buckets(&mut order, &prepared.examples, config.batch_size, &mut rng);
         let mut loss_sum = 0.0;
-        for chunk in order.chunks(config.batch_size) {
+        for chunk in batches.iter().map(|r| &order[r.clone()]) {
             let warm = ((step + 1) as f64 / config.warmup_steps.max(1) as f64).min(1.0);
             let decay = 1.0 - 0.9 * (step as f64 / total_steps.max(1) as f64);
             optimizer.set_learning_rate(config.lr * warm * decay);
@@ -763,7 +801,7 @@ pub fn train(
             let tool_loss = bce_with_logits(&out.tool_logits, &batch.tools)?;
             let tags = tag_loss(&out.tag_logits, &batch)?;
             let loss = (tool_loss + (tags * config.tag_loss_weight)?)?;
-            optimizer.backward_step(&loss)?;
+            optimizer.step(&loss.backward()?)?;
             loss_sum += f64::from(loss.to_scalar::<f32>()?) * items.len() as f64;
             step += 1;
             bar.inc(1);

@@ -63,6 +63,9 @@ pub struct Span {
     pub end: usize,
 }
 
+/// The argument maps of one chosen tool: (first span position, tool index, maps).
+type ToolCalls = (usize, usize, Vec<Map<String, Value>>);
+
 /// Turns scores into calls.
 #[derive(Debug, Clone)]
 pub struct Decoder {
@@ -124,7 +127,8 @@ impl Decoder {
     }
 
     /// Argument spans, reading each token's best tag among `O` and the slots of
-    /// the `chosen` tools; an `I-` tag without its `B-` starts a span.
+    /// the `chosen` tools; an `I-` tag without its `B-` starts a span, and a `B-`
+    /// right after a span of the same slot continues it.
     pub fn spans(&self, tag_logits: &[f32], tokens: usize, chosen: &[usize]) -> Vec<Span> {
         let tags = 1 + 2 * self.slots.len();
         let mut allowed = vec![TAG_O];
@@ -149,9 +153,10 @@ impl Decoder {
                 continue;
             }
             let slot = (best - 1) / 2;
-            let begins = best == tag_begin(slot);
             match open.as_mut() {
-                Some(span) if !begins && span.slot == slot => span.end = i,
+                // Adjacent tokens of one slot form one span, even on a repeated `B-`:
+                // separate values always have something between them ("and", ",").
+                Some(span) if span.slot == slot => span.end = i,
                 _ => {
                     spans.extend(open.take());
                     open = Some(Span {
@@ -177,8 +182,7 @@ impl Decoder {
             return Ok(Vec::new());
         }
         let spans = self.spans(scored.tag_logits, scored.tokens.len(), &chosen);
-        // (first span position, tool index, calls)
-        let mut per_tool: Vec<(usize, usize, Vec<Map<String, Value>>)> = Vec::new();
+        let mut per_tool: Vec<ToolCalls> = Vec::new();
         for &t in &chosen {
             let tool = &self.tools[t];
             let Some(spec) = context.tool(&tool.name) else {
@@ -590,6 +594,19 @@ mod tests {
         let tools: Vec<&str> = calls.iter().map(|c| c.tool.as_str()).collect();
         assert_eq!(tools, vec!["datetime", "weather"]);
         assert_eq!(calls[1].arguments["location"], "Oslo");
+    }
+
+    #[test]
+    fn adjacent_spans_of_one_slot_are_merged() {
+        let q: Option<(&str, bool)> = Some(("weather.location", true));
+        let calls = run(
+            "weather in new york",
+            &[0.9, 0.1, 0.1, 0.1],
+            &[None, None, q, q],
+        )
+        .unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].arguments["location"], "New York");
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl ArchConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("architecture size `{name}` is 0"));
         }
-        if self.dim % self.heads != 0 {
+        if !self.dim.is_multiple_of(self.heads) {
             return Err(format!(
                 "dim {} is not a multiple of heads {}",
                 self.dim, self.heads
@@ -185,7 +185,7 @@ pub struct Batch {
     pub word_ids: Tensor,
     /// `[size * len * max_ngrams]` u32.
     pub ngram_ids: Tensor,
-    /// `[size, len, max_ngrams, 1]` f32.
+    /// `[size * len, 1, max_ngrams]` f32.
     pub ngram_weights: Tensor,
     /// `[size, len]` u32.
     pub shape_ids: Tensor,
@@ -218,7 +218,7 @@ impl Batch {
             len,
             word_ids: Tensor::from_vec(word_ids, (size, len), device)?,
             ngram_ids: Tensor::from_vec(ngram_ids, size * len * g, device)?,
-            ngram_weights: Tensor::from_vec(ngram_weights, (size, len, g, 1), device)?,
+            ngram_weights: Tensor::from_vec(ngram_weights, (size * len, 1, g), device)?,
             shape_ids: Tensor::from_vec(shape_ids, (size, len), device)?,
             mask: Tensor::from_vec(mask, (size, len), device)?,
         })
@@ -538,12 +538,15 @@ impl Network {
             .word_emb
             .index_select(&batch.word_ids.flatten_all()?, 0)?
             .reshape((b, t, d))?;
-        let ngrams = self
-            .ngram_emb
-            .index_select(&batch.ngram_ids, 0)?
-            .reshape((b, t, g, d))?
-            .broadcast_mul(&batch.ngram_weights)?
-            .sum(2)?;
+        // Weighted mean of each token's n-gram vectors, as a batched product.
+        let ngram_vectors =
+            self.ngram_emb
+                .index_select(&batch.ngram_ids, 0)?
+                .reshape((b * t, g, d))?;
+        let ngrams = batch
+            .ngram_weights
+            .matmul(&ngram_vectors)?
+            .reshape((b, t, d))?;
         let shapes = self
             .shape_emb
             .index_select(&batch.shape_ids.flatten_all()?, 0)?
