@@ -789,6 +789,16 @@ pub fn train(
     let mut trained_examples = 0usize;
     for epoch in 1..=config.max_epochs {
         let epoch_start = Instant::now();
+        bar.set_message(match epochs.last() {
+            Some(last) => format!(
+                "epoch {epoch}/{} (last: loss {:.4}, val acc {:.3}, arg F1 {:.3})",
+                config.max_epochs,
+                last.train_loss,
+                last.validation_tool_set_accuracy,
+                last.validation_argument_f1
+            ),
+            None => format!("epoch {epoch}/{}", config.max_epochs),
+        });
         let batches = length_buckets(&mut order, &prepared.examples, config.batch_size, &mut rng);
         let mut loss_sum = 0.0;
         for chunk in batches.iter().map(|r| &order[r.clone()]) {
@@ -823,10 +833,6 @@ pub fn train(
             validation_argument_f1: arg_f1,
             seconds: epoch_start.elapsed().as_secs_f64(),
         });
-        bar.set_message(format!(
-            "epoch {epoch}/{} loss {train_loss:.4} val acc {accuracy:.3} arg F1 {arg_f1:.3}",
-            config.max_epochs
-        ));
         let improved = match &best {
             None => true,
             Some((a, f, _, _)) => {

@@ -275,14 +275,16 @@ impl InferenceNet {
         let g = self.max_ngrams;
         s.x.resize(t * d, 0.0);
         for (i, row) in s.x.chunks_exact_mut(d).enumerate() {
-            add_row(row, &self.word_emb, f.word_ids[i] as usize, 1.0);
+            let word = f.word_ids.get(i).copied().unwrap_or(0);
+            add_row(row, &self.word_emb, word as usize, 1.0);
             for k in 0..g {
                 let w = f.ngram_weights.get(i * g + k).copied().unwrap_or(0.0);
-                if w != 0.0 {
-                    add_row(row, &self.ngram_emb, f.ngram_ids[i * g + k] as usize, w);
+                if let (true, Some(&id)) = (w != 0.0, f.ngram_ids.get(i * g + k)) {
+                    add_row(row, &self.ngram_emb, id as usize, w);
                 }
             }
-            add_row(row, &self.shape_emb, f.shape_ids[i] as usize, 1.0);
+            let shape = f.shape_ids.get(i).copied().unwrap_or(0);
+            add_row(row, &self.shape_emb, shape as usize, 1.0);
             add_row(row, &self.pos_emb, i, 1.0);
         }
         for layer in &self.layers {

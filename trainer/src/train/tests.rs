@@ -292,3 +292,33 @@ fn tiny_training_run_is_served_by_the_router() {
         assert_eq!(d.calls[0].arguments["expression"], "12 + 7");
     }
 }
+
+#[test]
+fn training_is_deterministic_for_a_seed() {
+    let all = examples();
+    let config = TrainConfig {
+        dim: 16,
+        layers: 1,
+        heads: 2,
+        ff_dim: 32,
+        batch_size: 16,
+        max_epochs: 2,
+        min_word_count: 1,
+        features: FeatureSizes {
+            oov_buckets: 16,
+            ngram_buckets: 256,
+            max_ngrams: 8,
+            max_tokens: 64,
+        },
+        ..TrainConfig::default()
+    };
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let first = train(&all, &[], &specs(), &config, a.path(), false).unwrap();
+    let second = train(&all, &[], &specs(), &config, b.path(), false).unwrap();
+    assert_eq!(first.model_version, second.model_version);
+    assert!(
+        first.validation_examples > 0,
+        "a validation share is held out"
+    );
+}
