@@ -1,7 +1,6 @@
 //! Assembles a ready-to-run agent from an [`AgentConfig`]: the tool registry
 //! (built-ins, plugins, `autonomous_task`), the named routers and the log sink.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,14 +20,6 @@ use crate::runlog::{JsonlRunLog, Redactor};
 /// Names accepted by `--router`.
 pub const ROUTER_NAMES: [&str; 3] = ["chain", "toolforge", "regex"];
 
-/// Default location of the router model when the config names none.
-pub fn default_model_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("models")
-        .join("compact")
-}
-
 /// Builds a router by name from the configuration.
 pub fn build_router(name: &str, config: &AgentConfig) -> anyhow::Result<Arc<dyn Router>> {
     match name {
@@ -44,10 +35,10 @@ pub fn build_router(name: &str, config: &AgentConfig) -> anyhow::Result<Arc<dyn 
             };
             Ok(Arc::new(router))
         }
-        "toolforge" => {
-            let dir = config.model.dir.clone().unwrap_or_else(default_model_dir);
-            Ok(Arc::new(ToolForgeRouter::new(dir)))
-        }
+        "toolforge" => Ok(Arc::new(match &config.model.dir {
+            Some(dir) => ToolForgeRouter::new(dir),
+            None => ToolForgeRouter::embedded(),
+        })),
         "chain" => {
             if config.chain.stages.is_empty() {
                 bail!("the [chain] table has no stages");

@@ -29,9 +29,10 @@ fn bench_routers(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let regex: Arc<dyn Router> = Arc::new(RegexRouter::builtin());
-    let model_dir = std::env::var("TOOLFORGE_MODEL_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../models/compact").to_string());
-    let toolforge: Arc<dyn Router> = Arc::new(ToolForgeRouter::new(model_dir));
+    let toolforge: Arc<dyn Router> = Arc::new(match std::env::var_os("TOOLFORGE_MODEL_DIR") {
+        Some(dir) => ToolForgeRouter::new(dir),
+        None => ToolForgeRouter::embedded(),
+    });
     let chain: Arc<dyn Router> = Arc::new(ChainRouter::new(vec![
         ChainStage::new(toolforge.clone()).threshold(0.5),
         ChainStage::new(regex.clone()),
