@@ -58,6 +58,10 @@ pub enum Command {
     Feedback(crate::cli_data::FeedbackArgs),
     /// Train the router model on a split directory (AdamW, early stopping, calibration).
     Train(crate::cli_model::TrainArgs),
+    /// Train a grid of models (width x learning rate) and write a results table and chart.
+    Ablate(crate::cli_model::AblateArgs),
+    /// Retrain from logged traffic; promote the new model only if it is not worse.
+    Retrain(crate::cli_model::RetrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +167,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => {
             crate::cli_model::run_train(&config, args).map(|()| ExitCode::SUCCESS)
         }
+        Command::Ablate(args) => crate::cli_model::run_ablate(&config, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Retrain(args) => crate::cli_model::run_retrain(&config, args)
+            .await
+            .map(|_| ExitCode::SUCCESS),
     }
 }
 

@@ -118,3 +118,266 @@ pub fn run_train(agent_config: &AgentConfig, args: TrainArgs) -> anyhow::Result<
     println!("model written to {}", args.out.display());
     Ok(())
 }
+
+/// Scores a router on a labeled set.
+async fn score(
+    router: &dyn toolforge_core::Router,
+    context: &toolforge_core::RouteContext,
+    examples: &[toolforge_trainer::Example],
+    name: &str,
+) -> toolforge_trainer::EvalReport {
+    let predictions = toolforge_trainer::eval::predict(
+        router,
+        context,
+        examples,
+        std::io::stderr().is_terminal(),
+    )
+    .await;
+    toolforge_trainer::evaluate(name, examples, &predictions, &context.tools)
+}
+
+#[derive(Debug, Args)]
+pub struct AblateArgs {
+    /// Split directory to train and test on.
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
+    /// Output directory: one model per run, `results.md`, `results.json`, `ablation.svg`.
+    #[arg(long, default_value = "ablation")]
+    pub out: PathBuf,
+    /// Widths to try.
+    #[arg(long, value_delimiter = ',', default_value = "64,96")]
+    pub dims: Vec<usize>,
+    /// Learning rates to try.
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.002")]
+    pub lrs: Vec<f64>,
+    /// Extra held-out sets (e.g. hand-written queries) scored for every run.
+    #[arg(long = "eval", value_name = "FILE")]
+    pub eval_sets: Vec<PathBuf>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+}
+
+/// One row of the ablation table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AblationRow {
+    pub run: String,
+    pub backbone: String,
+    pub dim: usize,
+    pub lr: f64,
+    pub parameters: usize,
+    pub train_seconds: f64,
+    pub test_accuracy: f64,
+    pub test_macro_f1: f64,
+    pub test_argument_f1: f64,
+    pub latency_p50_us: u64,
+    /// Tool-set accuracy on each extra evaluation set, in `--eval` order.
+    pub held_out_accuracy: Vec<f64>,
+}
+
+/// Runs `toolforge ablate`: backbone x width x learning rate, like the write-up's four runs.
+pub async fn run_ablate(agent_config: &AgentConfig, args: AblateArgs) -> anyhow::Result<()> {
+    let context = route_context(agent_config, build_router("regex", agent_config)?)?;
+    let test = split::read_split(&args.data, "test")?;
+    let extra: Vec<(PathBuf, Vec<toolforge_trainer::Example>)> = args
+        .eval_sets
+        .iter()
+        .map(|p| Ok((p.clone(), toolforge_trainer::read_examples(p)?)))
+        .collect::<anyhow::Result<_>>()?;
+    std::fs::create_dir_all(&args.out)?;
+    let mut rows = Vec::new();
+    for &dim in &args.dims {
+        for &lr in &args.lrs {
+            let run = format!("compact-d{dim}-lr{lr}");
+            let mut config = TrainConfig {
+                dim,
+                ff_dim: dim * 2,
+                lr,
+                ..TrainConfig::default()
+            };
+            if let Some(epochs) = args.epochs {
+                config.max_epochs = epochs;
+            }
+            eprintln!("ablation run {run}");
+            let dir = args.out.join(&run);
+            let report = train_from_dir(agent_config, &args.data, config, &dir)?;
+            let router = toolforge_routers::ToolForgeRouter::new(&dir);
+            let on_test = score(&router, &context, &test, &run).await;
+            let mut held_out_accuracy = Vec::new();
+            for (_, examples) in &extra {
+                held_out_accuracy.push(
+                    score(&router, &context, examples, &run)
+                        .await
+                        .tool_set_accuracy,
+                );
+            }
+            rows.push(AblationRow {
+                run,
+                backbone: "compact".into(),
+                dim,
+                lr,
+                parameters: report.parameters,
+                train_seconds: report.seconds,
+                test_accuracy: on_test.tool_set_accuracy,
+                test_macro_f1: on_test.macro_f1,
+                test_argument_f1: on_test.argument_f1,
+                latency_p50_us: on_test.latency_p50_us,
+                held_out_accuracy,
+            });
+        }
+    }
+    let mut table =
+        String::from("| run | params | train s | test acc | macro-F1 | arg F1 | p50 µs |");
+    for (path, _) in &extra {
+        table.push_str(&format!(
+            " {} acc |",
+            path.file_stem().unwrap_or_default().to_string_lossy()
+        ));
+    }
+    table.push_str("\n|---|---:|---:|---:|---:|---:|---:|");
+    table.push_str(&"---:|".repeat(extra.len()));
+    table.push('\n');
+    for row in &rows {
+        table.push_str(&format!(
+            "| {} | {} | {:.0} | {:.1}% | {:.3} | {:.3} | {} |",
+            row.run,
+            row.parameters,
+            row.train_seconds,
+            100.0 * row.test_accuracy,
+            row.test_macro_f1,
+            row.test_argument_f1,
+            row.latency_p50_us
+        ));
+        for accuracy in &row.held_out_accuracy {
+            table.push_str(&format!(" {:.1}% |", 100.0 * accuracy));
+        }
+        table.push('\n');
+    }
+    std::fs::write(args.out.join("results.md"), &table)?;
+    std::fs::write(
+        args.out.join("results.json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
+    let bars: Vec<(String, f64)> = rows
+        .iter()
+        .map(|r| (r.run.clone(), r.test_accuracy))
+        .collect();
+    toolforge_trainer::plot::bars_svg(
+        "Ablation: test tool-set accuracy",
+        "accuracy",
+        &bars,
+        &args.out.join("ablation.svg"),
+    )?;
+    println!("{table}");
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct RetrainArgs {
+    /// Run log (JSONL) to learn from.
+    #[arg(long)]
+    pub logs: PathBuf,
+    /// Current split directory; its test split stays frozen.
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
+    /// Current model directory (default: the config's [model] dir, else the embedded model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where a promoted model goes (default: the current model directory, else `models/retrained`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+}
+
+/// Runs `toolforge retrain`: logs to data, merged with the current training split,
+/// trained, evaluated against the frozen test split and the current model, and
+/// promoted only if it is not worse.
+pub async fn run_retrain(agent_config: &AgentConfig, args: RetrainArgs) -> anyhow::Result<bool> {
+    use toolforge_trainer::filter::{self, FilterConfig};
+    use toolforge_trainer::logs::{self, LogsPolicy};
+    let context = route_context(agent_config, build_router("regex", agent_config)?)?;
+    let tools = context.tools.clone();
+    let (from_logs, logs_report) =
+        logs::examples_from_logs(&args.logs, &Default::default(), &LogsPolicy::default())?;
+    println!("{logs_report}");
+    let test = split::read_split(&args.data, "test")?;
+    let mut train_set = split::read_split(&args.data, "train")?;
+    let validation = split::read_split(&args.data, "validation")?;
+    let new_examples = from_logs.len();
+    train_set.extend(from_logs);
+    let held_out: Vec<_> = test.iter().chain(validation.iter()).cloned().collect();
+    let (train_set, filter_report) = filter::filter_examples(
+        train_set,
+        &tools,
+        &FilterConfig::default().with_eval_examples(&held_out),
+    );
+    println!("{filter_report}");
+
+    let current_dir = args
+        .model
+        .clone()
+        .or_else(|| agent_config.model.dir.clone());
+    let out = args
+        .out
+        .clone()
+        .or_else(|| current_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("models/retrained"));
+    let candidate_dir = out.with_extension("candidate");
+    let work_data = candidate_dir.join("data");
+    let splits = split::Splits {
+        train: train_set,
+        validation,
+        test: test.clone(),
+        seed: split::SplitConfig::default().seed,
+        ratios: split::SplitConfig::default().ratios,
+    };
+    let command: Vec<String> = std::env::args().collect();
+    split::write_splits(
+        &work_data,
+        &splits,
+        &split::Provenance::new(command, &tools),
+    )?;
+    let mut config = TrainConfig::default();
+    if let Some(epochs) = args.epochs {
+        config.max_epochs = epochs;
+    }
+    let model_dir = candidate_dir.join("model");
+    train_from_dir(agent_config, &work_data, config, &model_dir)?;
+
+    let current = match &current_dir {
+        Some(dir) => toolforge_routers::ToolForgeRouter::new(dir),
+        None => toolforge_routers::ToolForgeRouter::embedded(),
+    };
+    let candidate = toolforge_routers::ToolForgeRouter::new(&model_dir);
+    let current_report = score(&current, &context, &test, "current").await;
+    let candidate_report = score(&candidate, &context, &test, "candidate").await;
+    let promote = candidate_report.router_errors == 0
+        && candidate_report.tool_set_accuracy >= current_report.tool_set_accuracy
+        && candidate_report.argument_f1 >= current_report.argument_f1 - 0.005;
+    println!(
+        "{} examples from logs; frozen test split ({} examples):\n  current   tool-set accuracy {:.2}%  argument F1 {:.3}{}\n  candidate tool-set accuracy {:.2}%  argument F1 {:.3}",
+        new_examples,
+        test.len(),
+        100.0 * current_report.tool_set_accuracy,
+        current_report.argument_f1,
+        if current_report.router_errors > 0 { " (current model unavailable)" } else { "" },
+        100.0 * candidate_report.tool_set_accuracy,
+        candidate_report.argument_f1,
+    );
+    if promote {
+        std::fs::create_dir_all(&out)?;
+        for entry in std::fs::read_dir(&model_dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), out.join(entry.file_name()))?;
+            }
+        }
+        println!("promoted: the new model is in {}", out.display());
+    } else {
+        println!(
+            "not promoted: the candidate is worse than the current model (kept in {})",
+            model_dir.display()
+        );
+    }
+    Ok(promote)
+}

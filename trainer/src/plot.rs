@@ -143,6 +143,47 @@ pub fn curves_svg(
     root.present().map_err(|e| plot_error(path, e))
 }
 
+/// Draws one bar per labeled value (e.g. accuracy per ablation run), values in [0, 1].
+pub fn bars_svg(
+    title: &str,
+    y_label: &str,
+    bars: &[(String, f64)],
+    path: &Path,
+) -> Result<(), PlotError> {
+    let width = (160 + 110 * bars.len() as u32).max(480);
+    let root = SVGBackend::new(path, (width, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let low = bars
+        .iter()
+        .map(|(_, v)| *v)
+        .fold(1.0f64, f64::min)
+        .clamp(0.0, 0.9)
+        - 0.05;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(60)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0..bars.len().max(1), low.max(0.0)..1.0)
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc(y_label)
+        .x_labels(bars.len().max(1))
+        .x_label_formatter(&|i| bars.get(*i).map(|(l, _)| l.clone()).unwrap_or_default())
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+            let mut bar = Rectangle::new([(i, low.max(0.0)), (i + 1, *v)], BLUE.mix(0.6).filled());
+            bar.set_margin(0, 0, 12, 12);
+            bar
+        }))
+        .map_err(|e| plot_error(path, e))?;
+    root.present().map_err(|e| plot_error(path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

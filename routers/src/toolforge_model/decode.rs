@@ -290,6 +290,23 @@ impl Decoder {
                         (None, Some(default)) if !had_spans => {
                             map.insert(rule.argument.clone(), default.clone());
                         }
+                        // A required free-text argument (search query, goal, text,
+                        // expression) that no span gave is the query itself: the tool
+                        // head was sure of the tool, and the tool can read the text
+                        // (a calculator a word problem, a search engine a question).
+                        (None, None)
+                            if !had_spans
+                                && matches!(
+                                    rule.transform,
+                                    Transform::Keep | Transform::Expression
+                                )
+                                && is_required(spec, &rule.argument) =>
+                        {
+                            let text = scored.query.trim().trim_end_matches(['?', '!', '.']).trim();
+                            if !text.is_empty() {
+                                map.insert(rule.argument.clone(), Value::String(text.to_string()));
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -363,6 +380,13 @@ fn convert(text: &str, transform: Transform, schema: Option<&Value>) -> Option<V
 }
 
 /// Drops arguments the schema does not know and validates; `None` when invalid.
+fn is_required(spec: &ToolSpec, argument: &str) -> bool {
+    spec.parameters
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.iter().any(|v| v == argument))
+}
+
 fn conform(spec: &ToolSpec, mut map: Map<String, Value>) -> Option<Map<String, Value>> {
     if let Some(props) = spec.parameters.get("properties").and_then(Value::as_object) {
         map.retain(|k, _| props.contains_key(k));
