@@ -218,3 +218,49 @@ async fn run_log_lines_round_trip_through_run_record_with_secrets_redacted() {
     assert_eq!(redacted.query, "my key is [REDACTED]");
     assert_eq!(redacted.run_id, second.run_id);
 }
+
+#[tokio::test]
+async fn llm_responder_answers_from_an_openai_compatible_endpoint_and_falls_back_offline() {
+    use toolforge::agent::llm::{ChatClient, LlmConfig};
+    use toolforge::agent::LlmResponder;
+    use toolforge::tools::fixture::{FixtureServer, Reply};
+    use toolforge::tools::EndpointConfig;
+
+    let server = FixtureServer::start(vec![(
+        "POST /chat/completions",
+        vec![
+            Reply::json(200, r#"{"choices": [{"message": {"role": "assistant", "content": "Hello! I'm doing well."}}]}"#),
+            Reply::status(500, "down"),
+        ],
+    )])
+    .await;
+    std::env::set_var("TOOLFORGE_TEST_LLM_KEY", "sk-llm-abcdef");
+    let client = ChatClient::from_config(&LlmConfig {
+        model: Some("tiny-chat".into()),
+        endpoint: EndpointConfig {
+            base_url: Some(server.url().to_string()),
+            api_key_env: Some("TOOLFORGE_TEST_LLM_KEY".into()),
+            retries: Some(0),
+            ..EndpointConfig::default()
+        },
+    })
+    .unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let agent = Agent::builder(registry(&events), Arc::new(Fixed(vec![])))
+        .responder(Arc::new(LlmResponder::new(client)))
+        .build();
+    let direct = agent.ask("hi, how are you?").await.unwrap();
+    assert_eq!(direct.answer, "Hello! I'm doing well.");
+    let seen = server.requests();
+    assert_eq!(seen[0].headers["authorization"], "Bearer sk-llm-abcdef");
+    let body: Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(body["model"], "tiny-chat");
+    assert_eq!(body["messages"][1]["content"], "hi, how are you?");
+    // The endpoint fails: the agent still answers, offline.
+    let fallback = agent.ask("hi again").await.unwrap();
+    assert!(
+        fallback.answer.contains("No tool was needed"),
+        "{}",
+        fallback.answer
+    );
+}
