@@ -44,6 +44,7 @@
 //! ```
 
 pub mod decision;
+pub mod digest;
 pub mod record;
 pub mod router;
 pub mod schema;
