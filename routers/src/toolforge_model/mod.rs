@@ -98,7 +98,7 @@ pub struct QueryScores {
 enum Backbone {
     Compact {
         vocab: Vocab,
-        network: Network,
+        network: Box<Network>,
         fast: Arc<InferenceNet>,
     },
     Minilm {
@@ -306,7 +306,7 @@ impl ToolForgeModel {
             tools,
             backbone: Backbone::Compact {
                 vocab,
-                network: network.detached(),
+                network: Box::new(network.detached()),
                 fast,
             },
             decoder,
@@ -333,7 +333,7 @@ impl ToolForgeModel {
     /// The network of a `compact` model.
     pub fn network(&self) -> Option<&Network> {
         match &self.backbone {
-            Backbone::Compact { network, .. } => Some(network),
+            Backbone::Compact { network, .. } => Some(network.as_ref()),
             Backbone::Minilm { .. } => None,
         }
     }
