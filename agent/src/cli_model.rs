@@ -17,6 +17,8 @@ use crate::runtime::{build_router, route_context};
 pub enum BackboneArg {
     /// Small network trained from scratch, tokenizer included (the embedded default).
     Compact,
+    /// Frozen pretrained MiniLM encoder (`--encoder DIR`, see `scripts/fetch-minilm.sh`) under trained heads.
+    Minilm,
 }
 
 #[derive(Debug, Args)]
@@ -26,6 +28,9 @@ pub struct TrainArgs {
     pub data: PathBuf,
     #[arg(long, value_enum, default_value = "compact")]
     pub backbone: BackboneArg,
+    /// Encoder directory of the `minilm` backbone (config.json, tokenizer.json, model.safetensors).
+    #[arg(long, default_value = "models/minilm")]
+    pub encoder: PathBuf,
     /// Output model directory.
     #[arg(long)]
     pub out: PathBuf,
@@ -51,9 +56,16 @@ impl TrainArgs {
         let mut config = TrainConfig {
             backbone: match self.backbone {
                 BackboneArg::Compact => Backbone::Compact,
+                BackboneArg::Minilm => Backbone::Minilm,
             },
             ..TrainConfig::default()
         };
+        if self.backbone == BackboneArg::Minilm {
+            config.encoder = Some(self.encoder.clone());
+            config.dim = 256;
+            config.lr = 1e-3;
+            config.dropout = 0.1;
+        }
         if let Some(epochs) = self.epochs {
             config.max_epochs = epochs;
         }

@@ -15,7 +15,7 @@ use candle_nn::{ParamsAdamW, VarBuilder, VarMap};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use toolforge_core::{RouteContext, ToolCall, ToolSpec};
+use toolforge_core::{RouteContext, RouteDecision, RouteError, ToolCall, ToolSpec};
 use toolforge_routers::toolforge_model::decode::{convert_span, tag_begin, tag_inside};
 use toolforge_routers::toolforge_model::features::{
     normalize_word, tokenize, FeatureSizes, Features, Token, Vocab, SHAPES,
@@ -32,6 +32,7 @@ use crate::dataset::Example;
 use crate::eval::{evaluate, Prediction};
 use crate::plot::{curves_svg, PlotError};
 
+mod minilm;
 mod optim;
 
 use optim::SparseAdamW;
@@ -43,12 +44,15 @@ pub enum Backbone {
     /// Our own tokenizer and a small transformer encoder (a few MB).
     #[default]
     Compact,
+    /// A frozen pretrained MiniLM (BERT) encoder under trained heads.
+    Minilm,
 }
 
 impl Backbone {
     pub fn name(&self) -> &'static str {
         match self {
             Backbone::Compact => "compact",
+            Backbone::Minilm => "minilm",
         }
     }
 }
@@ -125,6 +129,10 @@ pub struct TrainConfig {
     /// SHA-256 of the dataset manifest the model was trained from (recorded in the model).
     #[serde(default)]
     pub dataset_sha256: Option<String>,
+    /// Encoder directory of the `minilm` backbone (`config.json`, `tokenizer.json`,
+    /// `model.safetensors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -151,6 +159,7 @@ impl Default for TrainConfig {
             warmup_steps: 100,
             validation_share: 0.1,
             dataset_sha256: None,
+            encoder: None,
         }
     }
 }
@@ -633,11 +642,23 @@ fn validate(
     tools: &[ToolSpec],
     context: &RouteContext,
 ) -> (f64, f64) {
+    validate_with(examples, tools, |_, example| {
+        model.decide(&example.query, context, false)
+    })
+}
+
+/// Tool-set accuracy and argument F1 of the decisions `decide(index, example)`.
+fn validate_with(
+    examples: &[Example],
+    tools: &[ToolSpec],
+    decide: impl Fn(usize, &Example) -> Result<Option<RouteDecision>, RouteError>,
+) -> (f64, f64) {
     let predictions: Vec<Prediction> = examples
         .iter()
-        .map(|example| {
+        .enumerate()
+        .map(|(index, example)| {
             let start = Instant::now();
-            let result = model.decide(&example.query, context, false);
+            let result = decide(index, example);
             let latency_us = start.elapsed().as_micros() as u64;
             match result {
                 Ok(decision) => Prediction {
@@ -657,6 +678,62 @@ fn validate(
     (report.tool_set_accuracy, report.argument_f1)
 }
 
+/// `train` and `validation`, or a held-out share of `train` when `validation` is empty.
+fn split_validation(
+    train: &[Example],
+    validation: &[Example],
+    config: &TrainConfig,
+    rng: &mut Rng,
+) -> (Vec<Example>, Vec<Example>) {
+    if validation.is_empty() {
+        let mut all = train.to_vec();
+        rng.shuffle(&mut all);
+        let held = ((all.len() as f64 * config.validation_share).round() as usize)
+            .clamp(1, all.len().saturating_sub(1).max(1));
+        let rest = all.split_off(all.len().saturating_sub(held));
+        (all, rest)
+    } else {
+        (train.to_vec(), validation.to_vec())
+    }
+}
+
+/// Writes `train_report.json` into the model directory.
+fn write_report(out_dir: &Path, report: &TrainReport) -> Result<(), TrainError> {
+    let path = out_dir.join("train_report.json");
+    let text = serde_json::to_string_pretty(report).map_err(|e| TrainError::Write {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(&path, text + "\n").map_err(|e| TrainError::Write {
+        path: path.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes the training curves next to the model.
+fn write_curves(out_dir: &Path, epochs: &[EpochStats]) -> Result<(), TrainError> {
+    let point = |f: fn(&EpochStats) -> f64| -> Vec<(f64, f64)> {
+        epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
+    };
+    curves_svg(
+        "ToolForge training",
+        "epoch",
+        &[
+            ("train loss", point(|e| e.train_loss)),
+            (
+                "validation tool-set accuracy",
+                point(|e| e.validation_tool_set_accuracy),
+            ),
+            (
+                "validation argument F1",
+                point(|e| e.validation_argument_f1),
+            ),
+        ],
+        &out_dir.join("training_curve.svg"),
+    )?;
+    Ok(())
+}
+
 /// Trains a model on `train`, selects and calibrates it on `validation` (or on a
 /// held-out share of `train` when `validation` is empty) and writes the model
 /// directory to `out_dir`.
@@ -669,6 +746,9 @@ pub fn train(
     progress: bool,
 ) -> Result<TrainReport, TrainError> {
     check_config(config)?;
+    if config.backbone == Backbone::Minilm {
+        return minilm::train_minilm(train, validation, tools, config, out_dir, progress);
+    }
     let started = Instant::now();
     let device = Device::Cpu;
     let mut rng = Rng::new(config.seed);
@@ -679,16 +759,7 @@ pub fn train(
     let (tool_infos, slots) = describe_tools(tools);
     let max_tokens = config.features.max_tokens as usize;
 
-    let (train_set, validation_set): (Vec<Example>, Vec<Example>) = if validation.is_empty() {
-        let mut all = train.to_vec();
-        rng.shuffle(&mut all);
-        let held = ((all.len() as f64 * config.validation_share).round() as usize)
-            .clamp(1, all.len().saturating_sub(1).max(1));
-        let rest = all.split_off(all.len().saturating_sub(held));
-        (all, rest)
-    } else {
-        (train.to_vec(), validation.to_vec())
-    };
+    let (train_set, validation_set) = split_validation(train, validation, config, &mut rng);
     let prepared = prepare(&train_set, &tool_names, &slots, tools, max_tokens);
     if prepared.examples.len() < 2 {
         return Err(TrainError::NoData);
@@ -739,6 +810,7 @@ pub fn train(
         temperature: 1.0,
         threshold: config.threshold,
         tool_threshold: 0.5,
+        encoder: None,
         training: Value::Null,
     };
 
@@ -889,25 +961,7 @@ pub fn train(
     let weights_bytes = std::fs::metadata(out_dir.join(WEIGHTS_FILE))
         .map(|m| m.len())
         .unwrap_or(0);
-    let point = |f: fn(&EpochStats) -> f64| -> Vec<(f64, f64)> {
-        epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
-    };
-    curves_svg(
-        "ToolForge training",
-        "epoch",
-        &[
-            ("train loss", point(|e| e.train_loss)),
-            (
-                "validation tool-set accuracy",
-                point(|e| e.validation_tool_set_accuracy),
-            ),
-            (
-                "validation argument F1",
-                point(|e| e.validation_argument_f1),
-            ),
-        ],
-        &out_dir.join("training_curve.svg"),
-    )?;
+    write_curves(out_dir, &epochs)?;
     let report = TrainReport {
         model_dir: out_dir.to_path_buf(),
         model_version: written.model_version.clone(),
@@ -929,15 +983,7 @@ pub fn train(
         seconds: started.elapsed().as_secs_f64(),
         examples_per_second: trained_examples as f64 / train_seconds.max(1e-9),
     };
-    let path = out_dir.join("train_report.json");
-    let text = serde_json::to_string_pretty(&report).map_err(|e| TrainError::Write {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    std::fs::write(&path, text + "\n").map_err(|e| TrainError::Write {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    write_report(out_dir, &report)?;
     Ok(report)
 }
 

@@ -466,6 +466,7 @@ mod tests {
             temperature: 1.0,
             threshold: 0.5,
             tool_threshold: 0.5,
+            encoder: None,
             training: Value::Null,
         };
         (Decoder::new(&config).unwrap(), config)

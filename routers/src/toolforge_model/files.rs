@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toolforge_core::ToolSpec;
 
+use super::minilm::EncoderRef;
 use super::network::ArchConfig;
 use crate::regex_router::rules::RuleFile;
 use crate::regex_router::text::Transform;
@@ -60,9 +61,14 @@ pub struct ModelConfig {
     pub format: u32,
     /// Recorded in run logs as the router model version.
     pub model_version: String,
-    /// Backbone kind (`compact`).
+    /// Backbone kind (`compact` or `minilm`).
     pub backbone: String,
+    /// The network's sizes; for `minilm`, the encoder's (`dim`, `layers`, `heads`,
+    /// `ff_dim`, `word_rows` = its vocabulary) and the heads' (`tools`, `tags`).
     pub architecture: ArchConfig,
+    /// The pretrained encoder of a `minilm` model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<EncoderRef>,
     /// Tools in the order of the tool head's outputs.
     pub tools: Vec<ToolInfo>,
     /// Slots in tag order: slot `s` has tags `B = 1 + 2s`, `I = 2 + 2s` (0 is `O`).

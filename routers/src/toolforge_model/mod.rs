@@ -5,6 +5,10 @@
 //! broken the router reports [`RouteError::Unavailable`] (every time, never a
 //! panic), and when it is unsure it abstains, so a chain falls back to regex.
 //!
+//! Two backbones exist: `compact` (our own tokenizer and small transformer,
+//! embedded in the binary) and `minilm` ([`minilm`]: a frozen pretrained BERT
+//! encoder under trained heads, loaded from its own directory).
+//!
 //! Confidence is the calibrated probability of the predicted tool set: the
 //! product over tools of `p` (chosen) or `1 - p` (not chosen) under
 //! temperature-scaled sigmoids; below the model's threshold the router abstains.
@@ -13,7 +17,9 @@ pub mod decode;
 pub mod features;
 pub mod files;
 pub mod infer;
+pub mod minilm;
 pub mod network;
+pub mod wordpiece;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +38,7 @@ use files::{
     VOCAB_FILE, WEIGHTS_FILE,
 };
 use infer::InferenceNet;
+use minilm::{Encoder, EncoderRef, Heads, HEADS_FILE};
 use network::Network;
 
 /// Name reported in decisions.
@@ -47,11 +54,16 @@ pub enum ModelError {
     },
     #[error("invalid {file}: {message}")]
     Invalid { file: String, message: String },
+    #[error(
+        "the MiniLM encoder is missing in {path} ({reason}); fetch it with \
+         scripts/fetch-minilm.sh or set TOOLFORGE_MINILM_DIR to its directory"
+    )]
+    EncoderMissing { path: PathBuf, reason: String },
     #[error("model computation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }
 
-fn invalid(file: &str, message: impl std::fmt::Display) -> ModelError {
+pub(crate) fn invalid(file: &str, message: impl std::fmt::Display) -> ModelError {
     ModelError::Invalid {
         file: file.to_string(),
         message: message.to_string(),
@@ -81,14 +93,27 @@ pub struct QueryScores {
     pub tag_logits: Vec<f32>,
 }
 
-/// A loaded model: config, vocabulary, tool specs, network and decoder.
+/// The network part of a loaded model.
+#[derive(Debug, Clone)]
+enum Backbone {
+    Compact {
+        vocab: Vocab,
+        network: Box<Network>,
+        fast: Arc<InferenceNet>,
+    },
+    Minilm {
+        encoder: Arc<Encoder>,
+        heads: Heads,
+        max_pieces: usize,
+    },
+}
+
+/// A loaded model: config, tool specs, backbone and decoder.
 #[derive(Debug, Clone)]
 pub struct ToolForgeModel {
     config: ModelConfig,
-    vocab: Vocab,
     tools: Vec<ToolSpec>,
-    network: Network,
-    fast: Arc<InferenceNet>,
+    backbone: Backbone,
     decoder: Decoder,
 }
 
@@ -97,13 +122,18 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 impl ToolForgeModel {
-    /// Loads a model directory.
+    /// Loads a model directory (either backbone, from its `config.json`).
     pub fn load_dir(dir: &Path) -> Result<Self, ModelError> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|source| ModelError::Io { path, source })
         };
         let config = read(CONFIG_FILE)?;
+        let backbone: serde_json::Value =
+            serde_json::from_slice(&config).map_err(|e| invalid(CONFIG_FILE, e))?;
+        if backbone.get("backbone").and_then(serde_json::Value::as_str) == Some(minilm::BACKBONE) {
+            return Self::load_minilm_dir(dir, &config);
+        }
         let vocab = read(VOCAB_FILE)?;
         let tools = read(TOOLS_FILE)?;
         let weights = read(WEIGHTS_FILE)?;
@@ -123,7 +153,94 @@ impl ToolForgeModel {
         })
     }
 
-    /// Loads a model from the bytes of its files.
+    /// Loads a `minilm` model directory whose `config.json` is `config_bytes`.
+    fn load_minilm_dir(dir: &Path, config_bytes: &[u8]) -> Result<Self, ModelError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|source| ModelError::Io { path, source })
+        };
+        let tools_bytes = read(TOOLS_FILE)?;
+        let weights = read(HEADS_FILE)?;
+        match read(MANIFEST_FILE) {
+            Ok(bytes) => {
+                let manifest: Manifest =
+                    serde_json::from_slice(&bytes).map_err(|e| invalid(MANIFEST_FILE, e))?;
+                for (name, content) in [
+                    (CONFIG_FILE, config_bytes),
+                    (TOOLS_FILE, &tools_bytes),
+                    (HEADS_FILE, &weights),
+                ] {
+                    manifest
+                        .check(name, content)
+                        .map_err(|m| invalid(MANIFEST_FILE, m))?;
+                }
+            }
+            Err(ModelError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            }
+            Err(e) => return Err(e),
+        }
+        let config: ModelConfig =
+            serde_json::from_slice(config_bytes).map_err(|e| invalid(CONFIG_FILE, e))?;
+        let tools: Vec<ToolSpec> =
+            serde_json::from_slice(&tools_bytes).map_err(|e| invalid(TOOLS_FILE, e))?;
+        let reference = config
+            .encoder
+            .clone()
+            .ok_or_else(|| invalid(CONFIG_FILE, "a minilm model needs an `encoder` entry"))?;
+        let encoder = Encoder::load(&minilm::encoder_dir(&reference, Some(dir)))?;
+        let vb = VarBuilder::from_slice_safetensors(&weights, DType::F32, &Device::Cpu)
+            .map_err(|e| invalid(HEADS_FILE, e))?;
+        let heads = Heads::new(
+            &vb,
+            reference.hidden,
+            reference.dim,
+            config.tools.len(),
+            config.tag_count(),
+        )
+        .map_err(|e| invalid(HEADS_FILE, e))?;
+        Self::from_minilm(config, tools, Arc::new(encoder), heads)
+    }
+
+    /// A `minilm` model from an encoder and heads already in memory (the
+    /// trainer's, for instance); the heads are detached from autograd.
+    pub fn from_minilm(
+        config: ModelConfig,
+        tools: Vec<ToolSpec>,
+        encoder: Arc<Encoder>,
+        heads: Heads,
+    ) -> Result<Self, ModelError> {
+        if config.format != MODEL_FORMAT {
+            return Err(invalid(
+                CONFIG_FILE,
+                format!("unsupported format {}", config.format),
+            ));
+        }
+        if config.backbone != minilm::BACKBONE {
+            return Err(invalid(CONFIG_FILE, "the backbone is not minilm"));
+        }
+        let reference: &EncoderRef = config
+            .encoder
+            .as_ref()
+            .ok_or_else(|| invalid(CONFIG_FILE, "a minilm model needs an `encoder` entry"))?;
+        minilm::check_encoder(reference, &encoder)?;
+        if !(config.temperature.is_finite() && config.temperature > 0.0) {
+            return Err(invalid(CONFIG_FILE, "temperature must be positive"));
+        }
+        let max_pieces = reference.max_pieces.clamp(1, minilm::MAX_PIECES);
+        let decoder = Decoder::new(&config).map_err(|m| invalid(CONFIG_FILE, m))?;
+        Ok(Self {
+            config,
+            tools,
+            backbone: Backbone::Minilm {
+                encoder,
+                heads: heads.detached(),
+                max_pieces,
+            },
+            decoder,
+        })
+    }
+
+    /// Loads a `compact` model from the bytes of its files.
     pub fn from_files(files: &ModelFiles<'_>) -> Result<Self, ModelError> {
         if let Some(bytes) = files.manifest {
             let manifest: Manifest =
@@ -141,6 +258,12 @@ impl ToolForgeModel {
         }
         let config: ModelConfig =
             serde_json::from_slice(files.config).map_err(|e| invalid(CONFIG_FILE, e))?;
+        if config.backbone == minilm::BACKBONE {
+            return Err(invalid(
+                CONFIG_FILE,
+                "a minilm model is loaded from its directory, not from embedded files",
+            ));
+        }
         let vocab_file: VocabFile =
             serde_json::from_slice(files.vocab).map_err(|e| invalid(VOCAB_FILE, e))?;
         if vocab_file.format != VOCAB_FORMAT {
@@ -180,10 +303,12 @@ impl ToolForgeModel {
         let fast = Arc::new(InferenceNet::from_network(&network)?);
         Ok(Self {
             config,
-            vocab,
             tools,
-            network: network.detached(),
-            fast,
+            backbone: Backbone::Compact {
+                vocab,
+                network: Box::new(network.detached()),
+                fast,
+            },
             decoder,
         })
     }
@@ -192,8 +317,12 @@ impl ToolForgeModel {
         &self.config
     }
 
-    pub fn vocab(&self) -> &Vocab {
-        &self.vocab
+    /// The vocabulary of a `compact` model.
+    pub fn vocab(&self) -> Option<&Vocab> {
+        match &self.backbone {
+            Backbone::Compact { vocab, .. } => Some(vocab),
+            Backbone::Minilm { .. } => None,
+        }
     }
 
     /// The tool specs the model was trained on.
@@ -201,8 +330,20 @@ impl ToolForgeModel {
         &self.tools
     }
 
-    pub fn network(&self) -> &Network {
-        &self.network
+    /// The network of a `compact` model.
+    pub fn network(&self) -> Option<&Network> {
+        match &self.backbone {
+            Backbone::Compact { network, .. } => Some(network.as_ref()),
+            Backbone::Minilm { .. } => None,
+        }
+    }
+
+    /// The encoder of a `minilm` model.
+    pub fn encoder(&self) -> Option<&Arc<Encoder>> {
+        match &self.backbone {
+            Backbone::Minilm { encoder, .. } => Some(encoder),
+            Backbone::Compact { .. } => None,
+        }
     }
 
     /// The model version recorded in run logs.
@@ -217,7 +358,21 @@ impl ToolForgeModel {
             cut -= 1;
         }
         let query = &query[..cut];
-        let max = self.vocab.sizes().max_tokens as usize;
+        let (vocab, fast) = match &self.backbone {
+            Backbone::Compact { vocab, fast, .. } => (vocab, fast),
+            Backbone::Minilm {
+                encoder,
+                heads,
+                max_pieces,
+            } => {
+                let encoded = encoder
+                    .encode_batch(&[query], *max_pieces)?
+                    .pop()
+                    .ok_or_else(|| invalid(CONFIG_FILE, "the encoder returned nothing"))?;
+                return self.score_encoded(heads, &encoded);
+            }
+        };
+        let max = vocab.sizes().max_tokens as usize;
         let mut tokens = tokenize(query, max + 1);
         let truncated = tokens.len() > max;
         tokens.truncate(max);
@@ -230,14 +385,48 @@ impl ToolForgeModel {
             });
         }
         let texts: Vec<&str> = tokens.iter().map(|t| t.text(query)).collect();
-        let features = self.vocab.featurize(&texts);
-        let (tool_logits, tag_logits) = self.fast.run(&features);
+        let features = vocab.featurize(&texts);
+        let (tool_logits, tag_logits) = fast.run(&features);
         Ok(QueryScores {
             tokens,
             truncated,
             tool_logits,
             tag_logits,
         })
+    }
+
+    fn score_encoded(
+        &self,
+        heads: &Heads,
+        encoded: &minilm::Encoded,
+    ) -> Result<QueryScores, ModelError> {
+        if encoded.tokens.is_empty() {
+            return Ok(QueryScores {
+                tokens: Vec::new(),
+                truncated: encoded.truncated,
+                tool_logits: vec![0.0; self.config.tools.len()],
+                tag_logits: Vec::new(),
+            });
+        }
+        let (tool_logits, tag_logits) = heads.run(&encoded.states)?;
+        Ok(QueryScores {
+            tokens: encoded.tokens.clone(),
+            truncated: encoded.truncated,
+            tool_logits,
+            tag_logits,
+        })
+    }
+
+    /// Scores of a query already run through this `minilm` model's encoder (the
+    /// trainer caches encoder states); `None` for a `compact` model.
+    pub fn score_states(
+        &self,
+        encoded: &minilm::Encoded,
+    ) -> Option<Result<QueryScores, ModelError>> {
+        match &self.backbone {
+            Backbone::Minilm { heads, .. } => Some(self.score_encoded(heads, encoded)),
+            Backbone::Compact { .. } => None,
+        }
     }
 
     /// Temperature-scaled tool probabilities for raw logits.
@@ -258,6 +447,17 @@ impl ToolForgeModel {
         let scores = self
             .score(query)
             .map_err(|e| RouteError::Failed(e.to_string()))?;
+        self.decide_scored(query, &scores, context, apply_threshold)
+    }
+
+    /// [`ToolForgeModel::decide`] from scores already computed for `query`.
+    pub fn decide_scored(
+        &self,
+        query: &str,
+        scores: &QueryScores,
+        context: &RouteContext,
+        apply_threshold: bool,
+    ) -> Result<Option<RouteDecision>, RouteError> {
         if scores.tokens.is_empty() {
             return Ok(None);
         }
@@ -386,7 +586,7 @@ pub fn write_model_dir(
 }
 
 /// Pretty JSON with a final newline.
-fn json<T: serde::Serialize>(value: &T, file: &str) -> Result<Vec<u8>, ModelError> {
+pub(crate) fn json<T: serde::Serialize>(value: &T, file: &str) -> Result<Vec<u8>, ModelError> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| invalid(file, e))?;
     bytes.push(b'\n');
     Ok(bytes)

@@ -62,6 +62,7 @@ fn random_model(dir: &Path, dim: usize, words: usize) -> ModelConfig {
         temperature: 1.0,
         threshold: 0.0,
         tool_threshold: 0.5,
+        encoder: None,
         training: Value::Null,
     };
     // The network builds from the same parameters.
@@ -214,7 +215,7 @@ fn single_query_latency_with_full_size_weights() {
         bytes as f64 / 1e6,
         times[times.len() / 2],
         times[times.len() * 9 / 10],
-        Network::param_count(model.network().arch())
+        Network::param_count(model.network().unwrap().arch())
     );
 }
 
@@ -230,9 +231,9 @@ fn fast_inference_matches_the_candle_network() {
     ] {
         let scores = model.score(query).unwrap();
         let texts: Vec<&str> = scores.tokens.iter().map(|t| t.text(query)).collect();
-        let features = model.vocab().featurize(&texts);
+        let features = model.vocab().unwrap().featurize(&texts);
         let batch = network::Batch::new(&[&features], 16, &Device::Cpu).unwrap();
-        let out = model.network().forward(&batch, None).unwrap();
+        let out = model.network().unwrap().forward(&batch, None).unwrap();
         let tools: Vec<f32> = out.tool_logits.flatten_all().unwrap().to_vec1().unwrap();
         let tags: Vec<f32> = out.tag_logits.flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(tools.len(), scores.tool_logits.len());

@@ -322,3 +322,97 @@ fn training_is_deterministic_for_a_seed() {
         "a validation share is held out"
     );
 }
+
+#[test]
+fn wordpieces_take_the_tags_of_their_tokens() {
+    let query = "weather in Reykjavik";
+    let words = tokenize(query, 64);
+    let b = tag_begin(2) as u32;
+    let i = tag_inside(2) as u32;
+    let pieces =
+        [(0, 7), (8, 10), (11, 14), (14, 15), (15, 20)].map(|(start, end)| Token { start, end });
+    assert_eq!(
+        minilm::project_tags(&words, &[0, 0, b], &pieces),
+        vec![0, 0, b, i, i]
+    );
+}
+
+#[test]
+fn tiny_minilm_training_run_is_served_by_the_router() {
+    use toolforge_routers::toolforge_model::minilm::write_random_encoder;
+    let all = examples();
+    let validation: Vec<Example> = all.iter().step_by(6).cloned().collect();
+    let mut pieces: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for c in ('a'..='z').chain('0'..='9') {
+        pieces.push(c.to_string());
+        pieces.push(format!("##{c}"));
+    }
+    pieces.extend("?.,!'+-*/()%$".chars().map(String::from));
+    for example in &all {
+        for word in example
+            .query
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+        {
+            if !word.is_empty() && !pieces.iter().any(|p| p == word) {
+                pieces.push(word.to_string());
+            }
+        }
+    }
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let encoder = tmp.path().join("encoder");
+    write_random_encoder(&encoder, &refs, 32, 2).unwrap();
+    let out = tmp.path().join("model");
+    let config = TrainConfig {
+        backbone: Backbone::Minilm,
+        encoder: Some(encoder.clone()),
+        dim: 32,
+        lr: 1e-2,
+        batch_size: 8,
+        max_epochs: 2,
+        warmup_steps: 2,
+        ..TrainConfig::default()
+    };
+    let report = train(&all, &validation, &specs(), &config, &out, false).unwrap();
+    assert_eq!(report.epochs.len(), 2);
+    assert_eq!(
+        report.unaligned_arguments, 0,
+        "{:?}",
+        report.unaligned_samples
+    );
+    for name in [
+        "heads.safetensors",
+        "config.json",
+        "tools.json",
+        "manifest.json",
+        "train_report.json",
+    ] {
+        assert!(out.join(name).is_file(), "{name} missing");
+    }
+    let router = ToolForgeRouter::new(&out);
+    assert_eq!(router.model_version(), Some(report.model_version.clone()));
+    let context = RouteContext::new(specs());
+    for query in ["weather in Paris", "what is 12 + 7", ""] {
+        router.route_sync(query, &context).unwrap();
+    }
+
+    let no_encoder = TrainConfig {
+        encoder: None,
+        ..config
+    };
+    assert!(matches!(
+        train(
+            &all,
+            &validation,
+            &specs(),
+            &no_encoder,
+            &tmp.path().join("x"),
+            false
+        ),
+        Err(TrainError::Config(_))
+    ));
+}
