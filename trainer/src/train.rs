@@ -734,6 +734,15 @@ fn write_curves(out_dir: &Path, epochs: &[EpochStats]) -> Result<(), TrainError>
     Ok(())
 }
 
+/// Model selection shared by both backbones: a checkpoint is better than the best so
+/// far `(accuracy, argument F1)` on validation tool-set accuracy, ties broken by argument F1.
+pub(crate) fn improves_on(best: Option<(f64, f64)>, accuracy: f64, arg_f1: f64) -> bool {
+    match best {
+        None => true,
+        Some((a, f)) => accuracy > a + 1e-12 || (accuracy >= a - 1e-12 && arg_f1 > f + 1e-12),
+    }
+}
+
 /// Trains a model on `train`, selects and calibrates it on `validation` (or on a
 /// held-out share of `train` when `validation` is empty) and writes the model
 /// directory to `out_dir`.
@@ -905,12 +914,7 @@ pub fn train(
             validation_argument_f1: arg_f1,
             seconds: epoch_start.elapsed().as_secs_f64(),
         });
-        let improved = match &best {
-            None => true,
-            Some((a, f, _, _)) => {
-                accuracy > *a + 1e-12 || (accuracy >= *a - 1e-12 && arg_f1 > *f + 1e-12)
-            }
-        };
+        let improved = improves_on(best.as_ref().map(|(a, f, _, _)| (*a, *f)), accuracy, arg_f1);
         if improved {
             best = Some((accuracy, arg_f1, epoch, snapshot(&varmap)?));
             since_best = 0;

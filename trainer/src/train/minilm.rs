@@ -323,12 +323,7 @@ pub(super) fn train_minilm(
             validation_argument_f1: arg_f1,
             seconds: epoch_start.elapsed().as_secs_f64(),
         });
-        let improved = match &best {
-            None => true,
-            Some((a, f, _, _)) => {
-                accuracy > *a + 1e-12 || (accuracy >= *a - 1e-12 && arg_f1 > *f + 1e-12)
-            }
-        };
+        let improved = improves_on(best.as_ref().map(|(a, f, _, _)| (*a, *f)), accuracy, arg_f1);
         if improved {
             best = Some((accuracy, arg_f1, epoch, snapshot(&varmap)?));
             since_best = 0;
