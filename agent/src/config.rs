@@ -3,7 +3,7 @@
 //! else `./toolforge.toml` when present, else built-in defaults.
 //!
 //! Environment overrides (applied after the file): `TOOLFORGE_ROUTER`,
-//! `TOOLFORGE_MODEL_DIR`, `TOOLFORGE_LOG_PATH`, `TOOLFORGE_LOG=off`,
+//! `TOOLFORGE_MODEL_DIR`, `TOOLFORGE_MODEL_THRESHOLD`, `TOOLFORGE_LOG_PATH`, `TOOLFORGE_LOG=off`,
 //! `TOOLFORGE_TOOL_TIMEOUT_MS`, `TOOLFORGE_LLM_BASE_URL`, `TOOLFORGE_LLM_MODEL`,
 //! `TOOLFORGE_LLM_API_KEY_ENV`.
 
@@ -75,6 +75,9 @@ impl Default for ChainConfig {
 pub struct ModelConfig {
     /// A trained model directory; the embedded default model is used when unset.
     pub dir: Option<PathBuf>,
+    /// Overrides the model's abstention threshold (a confidence in `[0, 1]`);
+    /// `0` makes the model answer every query itself.
+    pub threshold: Option<f64>,
 }
 
 /// The `[regex]` table.
@@ -192,7 +195,13 @@ impl AgentConfig {
     }
 
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(t) = config.model.threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(format!("[model] threshold must be in [0, 1], got {t}"));
+            }
+        }
+        Ok(config)
     }
 
     /// Applies overrides read through `get` (the process environment in `load`).
@@ -202,6 +211,18 @@ impl AgentConfig {
         }
         if let Some(dir) = get("TOOLFORGE_MODEL_DIR") {
             self.model.dir = Some(PathBuf::from(dir));
+        }
+        if let Some(threshold) = get("TOOLFORGE_MODEL_THRESHOLD") {
+            let value = threshold
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|t| (0.0..=1.0).contains(t))
+                .ok_or_else(|| ConfigError::Env {
+                    var: "TOOLFORGE_MODEL_THRESHOLD".into(),
+                    message: format!("`{threshold}` is not a number in [0, 1]"),
+                })?;
+            self.model.threshold = Some(value);
         }
         if let Some(path) = get("TOOLFORGE_LOG_PATH") {
             self.log.path = PathBuf::from(path);
@@ -279,6 +300,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("TOOLFORGE_TOOL_TIMEOUT_MS"));
+    }
+
+    #[test]
+    fn model_threshold_comes_from_the_file_or_the_environment_and_is_checked() {
+        let mut config = AgentConfig::from_toml("[model]\nthreshold = 0.25").unwrap();
+        assert_eq!(config.model.threshold, Some(0.25));
+        config
+            .apply_env(|var| (var == "TOOLFORGE_MODEL_THRESHOLD").then(|| "0".into()))
+            .unwrap();
+        assert_eq!(config.model.threshold, Some(0.0));
+        for bad in ["1.5", "-0.1", "high"] {
+            let err = config
+                .apply_env(|var| (var == "TOOLFORGE_MODEL_THRESHOLD").then(|| bad.into()))
+                .unwrap_err();
+            assert!(err.to_string().contains("TOOLFORGE_MODEL_THRESHOLD"), "{err}");
+        }
+        let err = AgentConfig::from_toml("[model]\nthreshold = 2.0").unwrap_err();
+        assert!(err.contains("threshold"), "{err}");
     }
 
     #[test]

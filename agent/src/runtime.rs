@@ -35,10 +35,16 @@ pub fn build_router(name: &str, config: &AgentConfig) -> anyhow::Result<Arc<dyn 
             };
             Ok(Arc::new(router))
         }
-        "toolforge" => Ok(Arc::new(match &config.model.dir {
-            Some(dir) => ToolForgeRouter::new(dir),
-            None => ToolForgeRouter::embedded(),
-        })),
+        "toolforge" => {
+            let router = match &config.model.dir {
+                Some(dir) => ToolForgeRouter::new(dir),
+                None => ToolForgeRouter::embedded(),
+            };
+            Ok(Arc::new(match config.model.threshold {
+                Some(threshold) => router.with_threshold(threshold),
+                None => router,
+            }))
+        }
         "chain" => {
             if config.chain.stages.is_empty() {
                 bail!("the [chain] table has no stages");

@@ -643,7 +643,7 @@ fn validate(
     context: &RouteContext,
 ) -> (f64, f64) {
     validate_with(examples, tools, |_, example| {
-        model.decide(&example.query, context, false)
+        model.decide(&example.query, context, None)
     })
 }
 

@@ -435,19 +435,19 @@ impl ToolForgeModel {
         tool_logits.iter().map(|z| sigmoid(z / t)).collect()
     }
 
-    /// Routes one query. With `apply_threshold`, a decision whose confidence is
-    /// below the model's threshold becomes an abstention (`Ok(None)`); an empty or
-    /// undecodable query also abstains.
+    /// Routes one query. With a `threshold`, a decision whose confidence is below
+    /// it becomes an abstention (`Ok(None)`); an empty or undecodable query also
+    /// abstains. The model's own threshold is `self.config().threshold`.
     pub fn decide(
         &self,
         query: &str,
         context: &RouteContext,
-        apply_threshold: bool,
+        threshold: Option<f64>,
     ) -> Result<Option<RouteDecision>, RouteError> {
         let scores = self
             .score(query)
             .map_err(|e| RouteError::Failed(e.to_string()))?;
-        self.decide_scored(query, &scores, context, apply_threshold)
+        self.decide_scored(query, &scores, context, threshold)
     }
 
     /// [`ToolForgeModel::decide`] from scores already computed for `query`.
@@ -456,7 +456,7 @@ impl ToolForgeModel {
         query: &str,
         scores: &QueryScores,
         context: &RouteContext,
-        apply_threshold: bool,
+        threshold: Option<f64>,
     ) -> Result<Option<RouteDecision>, RouteError> {
         if scores.tokens.is_empty() {
             return Ok(None);
@@ -491,7 +491,7 @@ impl ToolForgeModel {
                 return Ok(None);
             }
         };
-        if apply_threshold && confidence < self.config.threshold {
+        if threshold.is_some_and(|t| confidence < t) {
             tracing::debug!(router = NAME, confidence, "abstaining below threshold");
             return Ok(None);
         }
@@ -624,6 +624,7 @@ type Loaded = Result<Arc<ToolForgeModel>, String>;
 pub struct ToolForgeRouter {
     source: Source,
     model: Arc<OnceLock<Loaded>>,
+    threshold: Option<f64>,
 }
 
 impl ToolForgeRouter {
@@ -632,6 +633,7 @@ impl ToolForgeRouter {
         Self {
             source: Source::Dir(model_dir.into()),
             model: Arc::new(OnceLock::new()),
+            threshold: None,
         }
     }
 
@@ -641,6 +643,7 @@ impl ToolForgeRouter {
         Self {
             source: Source::Embedded,
             model: Arc::new(OnceLock::new()),
+            threshold: None,
         }
     }
 
@@ -651,7 +654,16 @@ impl ToolForgeRouter {
         Self {
             source: Source::Memory,
             model: Arc::new(cell),
+            threshold: None,
         }
+    }
+
+    /// Replaces the model's own abstention threshold (its `config.json`
+    /// `threshold`) with `threshold`, a confidence in `[0, 1]`; `0` never abstains
+    /// on confidence, which suits the model running alone without a fallback.
+    pub fn with_threshold(mut self, threshold: f64) -> Self {
+        self.threshold = Some(threshold.clamp(0.0, 1.0));
+        self
     }
 
     /// The model directory, for routers made with [`ToolForgeRouter::new`].
@@ -700,7 +712,9 @@ impl ToolForgeRouter {
         query: &str,
         context: &RouteContext,
     ) -> Result<Option<RouteDecision>, RouteError> {
-        self.model()?.decide(query, context, true)
+        let model = self.model()?;
+        let threshold = self.threshold.unwrap_or(model.config().threshold);
+        model.decide(query, context, Some(threshold))
     }
 }
 

@@ -199,13 +199,13 @@ fn single_query_latency_with_full_size_weights() {
         "who was marie curie",
     ];
     for q in queries {
-        model.decide(q, &context, false).unwrap();
+        model.decide(q, &context, None).unwrap();
     }
     let mut times = Vec::new();
     for _ in 0..50 {
         for q in queries {
             let start = Instant::now();
-            model.decide(q, &context, false).unwrap();
+            model.decide(q, &context, None).unwrap();
             times.push(start.elapsed().as_micros());
         }
     }

@@ -417,6 +417,6 @@ fn validate_cached(
             .and_then(|c| model.score_states(&c.encoded))
             .ok_or_else(|| RouteError::Failed("no cached encoder states".into()))?
             .map_err(|e| RouteError::Failed(e.to_string()))?;
-        model.decide_scored(&example.query, &scores, context, false)
+        model.decide_scored(&example.query, &scores, context, None)
     })
 }
