@@ -77,7 +77,7 @@ impl Default for Augment {
             lowercase: 0.35,
             drop_final_punct: 0.35,
             typo: 0.25,
-            word_dropout: 0.08,
+            word_dropout: 0.2,
         }
     }
 }
@@ -148,7 +148,7 @@ impl Default for TrainConfig {
             weight_decay: 0.01,
             batch_size: 32,
             max_epochs: 30,
-            patience: 4,
+            patience: 6,
             seed: 17,
             min_word_count: 2,
             max_vocab: 8000,

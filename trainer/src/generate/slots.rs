@@ -222,6 +222,64 @@ const SUBJECTS: &[&str] = &[
     "getting older",
 ];
 
+/// Short texts a user pastes for the assistant to rework itself (no tool).
+const PASSAGES: &[&str] = &[
+    "the meeting is moved to thursday because half the team is out sick",
+    "we regret to inform you that your application was not successful this time",
+    "hey so i cant make it tonight, something came up at work, sorry",
+    "our sales went up in march but dropped again in april after the price change",
+    "the new policy starts next month and everyone needs to sign the form by friday",
+    "i think we should hire two more people before the busy season starts",
+    "the product is great but shipping took forever and the box was damaged",
+    "dear team, thank you all for your hard work on the launch",
+    "the study found that people who walk daily sleep better and feel less stressed",
+    "me and my friend goes to the park yesterday and we seen a big dog",
+    "your order has shipped and should arrive within three to five business days",
+    "the landlord says the repairs will be done soon but it has been two weeks",
+    "i am writing to complain about the noise coming from the bar downstairs",
+    "the project is behind schedule because the supplier delivered the parts late",
+    "please remember to bring your laptop and charger to the workshop",
+    "the city council voted to build a new bike lane on main street",
+    "i loved the book but the ending felt rushed and kind of confusing",
+    "quarterly revenue was flat, costs went up and we lost two big clients",
+    "the kids had a great time at camp and want to go back next summer",
+    "thanks for the interview today, i enjoyed learning about the role",
+];
+
+/// Things people have at hand when they ask what to make (no tool).
+const INGREDIENTS: &[&str] = &[
+    "eggs, spinach and cheese",
+    "chicken, rice and some peppers",
+    "pasta, garlic and a can of tomatoes",
+    "potatoes, onions and bacon",
+    "tofu, broccoli and soy sauce",
+    "leftover rice and two eggs",
+    "a bag of lentils and some carrots",
+    "bananas, oats and peanut butter",
+    "ground beef, beans and tortillas",
+    "salmon, lemon and asparagus",
+    "flour, butter and sugar",
+    "chickpeas, cucumber and yogurt",
+];
+
+/// Everyday problems people ask the assistant for advice on (no tool).
+const PROBLEMS: &[&str] = &[
+    "a coworker who keeps taking credit for my work",
+    "a friend who always cancels plans",
+    "my anxiety before presentations",
+    "a roommate who never does the dishes",
+    "feeling burned out at work",
+    "my teenager ignoring me",
+    "a boss who micromanages",
+    "jet lag",
+    "a messy breakup",
+    "my fear of flying",
+    "being too shy at parties",
+    "my partner snoring",
+    "losing motivation halfway through a project",
+    "a neighbor who parks in my spot",
+];
+
 const AIRLINES: &[&str] = &[
     "BA", "UA", "AA", "DL", "LH", "AF", "KL", "EK", "QF", "NH", "SQ", "TK", "IB", "AC", "WN",
 ];
@@ -859,6 +917,17 @@ impl<'a> Filler<'a> {
                 Some(vec![Seg::free(text)])
             }
             "poemform" => Some(vec![Seg::free(rng.pick_str(POEM_FORMS))]),
+            "passage" => Some(vec![Seg::free(rng.pick_str(PASSAGES))]),
+            "ingredients" => Some(vec![Seg::free(rng.pick_str(INGREDIENTS))]),
+            "problem" => Some(vec![Seg::free(rng.pick_str(PROBLEMS))]),
+            "anyplace" => {
+                let place = self.gaz.places.get(rng.below(self.gaz.places.len()))?;
+                Some(vec![Seg::free(rng.pick(&place.names)?.clone())])
+            }
+            "anytopic" => {
+                let topic = self.gaz.topics.get(rng.below(self.gaz.topics.len()))?;
+                Some(vec![Seg::free(rng.pick(&topic.names)?.clone())])
+            }
             "subject" => {
                 let text = match rng.below(5) {
                     0 => self.gaz.places.get(rng.below(self.gaz.places.len()))?.names[0].clone(),

@@ -305,6 +305,11 @@ pub(crate) const WIKI_PERSON: &[&str] = &[
     "S!|just watched a documentary on {t}(.|,) (tell me more about them|who were they exactly)",
     "I|look up {t} on wikipedia",
     "Q|how old was {t} when they died",
+    "Q|who(s|'s| is) {t}",
+    "T!|{t} (plz|please|pls|?|??)",
+    "Q|do you know who {t} (was|is)",
+    "Q|what did {t} invent",
+    "I|tell me (something|a bit|a little) about {t}",
 ];
 
 pub(crate) const WIKI_LANDMARK: &[&str] = &[
@@ -322,6 +327,9 @@ pub(crate) const WIKI_LANDMARK: &[&str] = &[
     "S|(i'm|we're) visiting {t} (next month|this summer|soon)(,|.) (what's the history behind it|what should i know about it)",
     "Q|why was {t} built",
     "Q|what's the history of {t}",
+    "I|tell me about the history of {t}",
+    "Q|who designed {t}",
+    "T!|{t} (plz|please|?)",
 ];
 
 pub(crate) const WIKI_COUNTRY: &[&str] = &[
@@ -358,6 +366,10 @@ pub(crate) const WIKI_EVENT: &[&str] = &[
     "Q|who won {battle}",
     "S|(i have|got) a history (test|exam|essay) on {t} (coming up|next week|soon)(,|.) (can you give me the main points|what do i need to know)",
     "Q|why was {t} so important",
+    "I|tell me about the {tn}",
+    "Q|why did {t} happen",
+    "Q|how did {t} end",
+    "I|give me a (quick |short |)summary of {t}",
 ];
 
 pub(crate) const WIKI_SCIENCE: &[&str] = &[
@@ -373,6 +385,12 @@ pub(crate) const WIKI_SCIENCE: &[&str] = &[
     "S|(i|we) (just learned|heard) about {t} (in class|on a podcast|on youtube) (and i'm confused|but i don't get it)(,|.) (can you explain it|what is it exactly)",
     "I|look up {t} on wikipedia",
     "T|wiki {tn}",
+    "Q|what (exactly |)are {t}",
+    "Q|who invented {t}",
+    "Q|how (was|were) {t} discovered",
+    "I|tell me about the {tn}",
+    "T!|{t} (plz|please|?)",
+    "Q|what do you know about {t}",
 ];
 
 pub(crate) const WIKI_CONCEPT: &[&str] = &[
@@ -387,6 +405,10 @@ pub(crate) const WIKI_CONCEPT: &[&str] = &[
     "Q|who (came up with|started) {t}",
     "T|{tn} (explained|origins)",
     "S|(i keep hearing about|we're covering) {t} (in class|at work|on the news)(,|.) (what is it exactly|can you explain it)",
+    "Q|what (exactly |)are {t}",
+    "Q|who invented {t}",
+    "Q|what's the idea behind {t}",
+    "T!|{t} (plz|please|?)",
 ];
 
 pub(crate) const WIKI_WORK: &[&str] = &[
@@ -399,6 +421,9 @@ pub(crate) const WIKI_WORK: &[&str] = &[
     "T|{tn} (summary|plot|wiki)",
     "Q|when was {t} (made|created|released|published)",
     "Q|why is {t} (so famous|considered a masterpiece|important)",
+    "Q|who wrote {t}",
+    "Q|what happens in {t}",
+    "T!|{t} (plot|summary) (plz|please|)",
 ];
 
 pub(crate) const WIKI_ORG: &[&str] = &[
@@ -409,6 +434,9 @@ pub(crate) const WIKI_ORG: &[&str] = &[
     "T|history of {t}",
     "T|{tn} history",
     "Q|what does {t} do",
+    "Q|who runs {t}",
+    "Q|who started {t}",
+    "Q|what is {t} known for",
 ];
 
 pub(crate) const WIKI_ANIMAL: &[&str] = &[
@@ -422,6 +450,9 @@ pub(crate) const WIKI_ANIMAL: &[&str] = &[
     "Q|is the {tn} endangered",
     "T|{tn} wiki",
     "Q|what is {t}",
+    "Q|what kind of animal is the {tn}",
+    "Q|is the {tn} dangerous",
+    "T!|{tn} (facts|plz|please|?)",
 ];
 
 pub(crate) const WIKI_CITY: &[&str] = &[
@@ -672,4 +703,21 @@ pub(crate) const NO_TOOL: &[&str] = &[
         "Q|what do you think about {subject}",
     "S|i (really |)(love|miss|can't stand) {subject}(!|.| lol| haha|)",
     "T|{social}",
+    "I|(summarize|summarise|tl;dr|sum up) this( for me|): {passage}",
+    "I|(proofread|fix the grammar in|check the spelling in|edit) this( please|): {passage}",
+    "I|(rewrite|rephrase|reword) this (more formally|to sound nicer|so it's shorter|in a friendlier way|in plain english)( please|): {passage}",
+    "I|make this (shorter|more polite|sound more professional|less awkward|more concise): {passage}",
+    "Q|can you (summarize|shorten|proofread|clean up|improve) this( for me|): {passage}",
+    "S!|(my boss|a client|my landlord|my friend|my teacher) (sent|wrote) me this: {passage}(.|,) (how should i reply|what do i say back|help me answer)",
+    "Q|what (should|can) i (cook|make) (tonight|for dinner|for lunch|for breakfast|)(,|.| -) i (have|only have|got) {ingredients}",
+    "I|give me a (recipe|dinner idea|quick meal idea) (with|using) {ingredients}",
+    "Q|how (do|should|can) i (deal with|handle|cope with|get past) {problem}",
+    "I|(give me some |)(advice|tips) (on|for) (dealing with|handling) {problem}( please|)",
+    "S|(i'm|im) (struggling|having a hard time) with {problem}(,|.| -) (any advice|what should i do|help)",
+    "S|{anyplace} is (so overrated|beautiful|my favorite city|way too expensive|where i grew up|where my parents live)(!|.| lol| haha|)",
+    "S|i (just got back from|really miss|loved visiting|had the best time in) {anyplace}(!|.| lol|)",
+    "I|write a (poem|haiku|short story|limerick|song) about {anyplace}",
+    "Q|what do you (think|like) about {anytopic}",
+    "I|write a (poem|haiku|short story|rap verse) about {anytopic}",
+    "S|(i'm|im) (obsessed with|so into|kinda bored of) {anytopic}( lately| right now|)(!|.| lol|)",
 ];
