@@ -17,7 +17,7 @@ use crate::runtime::{build_router, route_context};
 pub enum BackboneArg {
     /// Small network trained from scratch, tokenizer included (the embedded default).
     Compact,
-    /// Frozen pretrained MiniLM encoder (`--encoder DIR`, see `scripts/fetch-minilm.sh`) under trained heads.
+    /// Pretrained MiniLM encoder (`--encoder DIR`, see `scripts/fetch-minilm.sh`) under trained heads, its top `--tune-layers` layers fine-tuned with them.
     Minilm,
 }
 
@@ -48,6 +48,15 @@ pub struct TrainArgs {
     pub batch_size: Option<usize>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// `minilm`: top encoder layers fine-tuned with the heads (0 = frozen encoder).
+    #[arg(long, default_value_t = 2)]
+    pub tune_layers: usize,
+    /// `minilm`: peak learning rate of the tuned encoder layers (`--lr` is the heads').
+    #[arg(long)]
+    pub encoder_lr: Option<f64>,
+    /// Wall-time budget of the epoch loop in minutes: no epoch starts that would end past it.
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
 }
 
 impl TrainArgs {
@@ -85,6 +94,11 @@ impl TrainArgs {
         if let Some(seed) = self.seed {
             config.seed = seed;
         }
+        config.tune_layers = self.tune_layers;
+        if let Some(lr) = self.encoder_lr {
+            config.encoder_lr = lr;
+        }
+        config.max_train_seconds = self.max_minutes.map(|m| m * 60.0);
         config
     }
 }

@@ -34,6 +34,7 @@ use crate::plot::{curves_svg, PlotError};
 
 mod minilm;
 mod optim;
+mod tune;
 
 use optim::SparseAdamW;
 
@@ -44,7 +45,8 @@ pub enum Backbone {
     /// Our own tokenizer and a small transformer encoder (a few MB).
     #[default]
     Compact,
-    /// A frozen pretrained MiniLM (BERT) encoder under trained heads.
+    /// A pretrained MiniLM (BERT) encoder under trained heads, its top
+    /// [`TrainConfig::tune_layers`] layers fine-tuned with them.
     Minilm,
 }
 
@@ -133,6 +135,22 @@ pub struct TrainConfig {
     /// `model.safetensors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoder: Option<PathBuf>,
+    /// `minilm`: top encoder layers fine-tuned with the heads (0 = frozen encoder).
+    #[serde(default)]
+    pub tune_layers: usize,
+    /// `minilm`: peak learning rate of the tuned encoder layers (the heads use `lr`).
+    #[serde(default = "default_encoder_lr")]
+    pub encoder_lr: f64,
+    /// Wall-time budget of the epoch loop in seconds: no epoch is started that
+    /// would, at the pace of the previous one, end past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_train_seconds: Option<f64>,
+}
+
+/// On 2000 training examples, 6 epochs with 2 tuned layers reached 83.8%
+/// validation tool-set accuracy at 2e-4 against 74.3% at 5e-5.
+fn default_encoder_lr() -> f64 {
+    2e-4
 }
 
 impl Default for TrainConfig {
@@ -160,6 +178,9 @@ impl Default for TrainConfig {
             validation_share: 0.1,
             dataset_sha256: None,
             encoder: None,
+            tune_layers: 2,
+            encoder_lr: default_encoder_lr(),
+            max_train_seconds: None,
         }
     }
 }
@@ -474,18 +495,19 @@ fn typo(word: &str, rng: &mut Rng) -> String {
     chars.into_iter().collect()
 }
 
-/// Shuffles `order` and cuts it into batches of similar lengths (less padding):
-/// windows of 50 batches are sorted by length, and the batches are shuffled.
+/// Shuffles `order` and cuts it into batches of similar lengths `len(example)`
+/// (less padding): windows of 50 batches are sorted by length, and the batches
+/// are shuffled.
 fn length_buckets(
     order: &mut [usize],
-    examples: &[Prepared],
+    len: impl Fn(usize) -> usize,
     batch_size: usize,
     rng: &mut Rng,
 ) -> Vec<std::ops::Range<usize>> {
     rng.shuffle(order);
     let window = batch_size * 50;
     for chunk in order.chunks_mut(window) {
-        chunk.sort_by_key(|&i| examples[i].tokens.len());
+        chunk.sort_by_key(|&i| len(i));
     }
     let mut batches: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
@@ -588,6 +610,14 @@ fn check_config(c: &TrainConfig) -> Result<(), TrainError> {
     }
     if !(c.lr.is_finite() && c.lr > 0.0) {
         return bad("lr must be positive");
+    }
+    if !(c.encoder_lr.is_finite() && c.encoder_lr > 0.0) {
+        return bad("encoder_lr must be positive");
+    }
+    if c.max_train_seconds
+        .is_some_and(|s| !(s.is_finite() && s > 0.0))
+    {
+        return bad("max_train_seconds must be positive");
     }
     if !(0.0..1.0).contains(&c.validation_share) {
         return bad("validation_share must be in [0, 1)");
@@ -743,6 +773,185 @@ pub(crate) fn improves_on(best: Option<(f64, f64)>, accuracy: f64, arg_f1: f64) 
     }
 }
 
+/// The best checkpoint: validation tool-set accuracy, argument F1, epoch, weights.
+type Checkpoint = (f64, f64, usize, HashMap<String, Tensor>);
+
+/// A backbone's side of the shared epoch loop ([`run_epochs`]).
+trait EpochTask {
+    /// Cuts `order` (indices of training examples) into this epoch's batches,
+    /// as ranges of `order`, which it may shuffle.
+    fn batches(&self, order: &mut [usize], rng: &mut Rng) -> Vec<std::ops::Range<usize>>;
+    /// One optimizer step on the training examples `batch`, learning rates scaled
+    /// by `scale` (warm-up and decay); returns the batch's mean loss.
+    fn step(&mut self, batch: &[usize], scale: f64, rng: &mut Rng) -> Result<f64, TrainError>;
+    /// Validation tool-set accuracy and argument F1 of the current weights.
+    fn validate(&mut self) -> Result<(f64, f64), TrainError>;
+    /// A copy of the current weights.
+    fn snapshot(&self) -> Result<HashMap<String, Tensor>, TrainError>;
+}
+
+/// What the epoch loop did.
+struct Epochs {
+    epochs: Vec<EpochStats>,
+    best: Checkpoint,
+    /// Seconds spent in training steps (validation included, caching not).
+    train_seconds: f64,
+    trained_examples: usize,
+}
+
+/// The epoch loop shared by the backbones: linear warm-up then linear decay to a
+/// tenth of the learning rates, a progress bar, validation after each epoch,
+/// the best checkpoint ([`improves_on`]), early stopping after `patience`
+/// epochs without progress and the wall-time budget `max_train_seconds`.
+fn run_epochs(
+    task: &mut impl EpochTask,
+    config: &TrainConfig,
+    examples: usize,
+    rng: &mut Rng,
+    progress: bool,
+) -> Result<Epochs, TrainError> {
+    let steps_per_epoch = examples.div_ceil(config.batch_size);
+    let total_steps = steps_per_epoch * config.max_epochs;
+    let bar = if progress {
+        let bar = ProgressBar::new(total_steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let started = Instant::now();
+    let mut order: Vec<usize> = (0..examples).collect();
+    let mut epochs: Vec<EpochStats> = Vec::new();
+    let mut best: Option<Checkpoint> = None;
+    let mut since_best = 0;
+    let mut step = 0usize;
+    let mut train_seconds = 0.0;
+    let mut trained_examples = 0usize;
+    for epoch in 1..=config.max_epochs {
+        if let (Some(budget), Some(last)) = (config.max_train_seconds, epochs.last()) {
+            if started.elapsed().as_secs_f64() + last.seconds > budget {
+                break;
+            }
+        }
+        let epoch_start = Instant::now();
+        bar.set_message(match epochs.last() {
+            Some(last) => format!(
+                "epoch {epoch}/{} (last: loss {:.4}, val acc {:.3}, arg F1 {:.3})",
+                config.max_epochs,
+                last.train_loss,
+                last.validation_tool_set_accuracy,
+                last.validation_argument_f1
+            ),
+            None => format!("epoch {epoch}/{}", config.max_epochs),
+        });
+        let batches = task.batches(&mut order, rng);
+        let mut loss_sum = 0.0;
+        for range in batches {
+            let warm = ((step + 1) as f64 / config.warmup_steps.max(1) as f64).min(1.0);
+            let decay = 1.0 - 0.9 * (step as f64 / total_steps.max(1) as f64);
+            let batch = &order[range];
+            loss_sum += task.step(batch, warm * decay, rng)? * batch.len() as f64;
+            step += 1;
+            bar.inc(1);
+        }
+        train_seconds += epoch_start.elapsed().as_secs_f64();
+        trained_examples += order.len();
+        let train_loss = loss_sum / order.len().max(1) as f64;
+        let (accuracy, arg_f1) = task.validate()?;
+        epochs.push(EpochStats {
+            epoch,
+            train_loss,
+            validation_tool_set_accuracy: accuracy,
+            validation_argument_f1: arg_f1,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        });
+        let improved = improves_on(best.as_ref().map(|(a, f, _, _)| (*a, *f)), accuracy, arg_f1);
+        if improved {
+            best = Some((accuracy, arg_f1, epoch, task.snapshot()?));
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= config.patience.max(1) {
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let best = best.ok_or(TrainError::NoData)?;
+    Ok(Epochs {
+        epochs,
+        best,
+        train_seconds,
+        trained_examples,
+    })
+}
+
+/// The `compact` backbone's side of the epoch loop.
+struct CompactTask<'a> {
+    config: &'a TrainConfig,
+    examples: &'a [Prepared],
+    vocab: &'a Vocab,
+    network: &'a Network,
+    optimizer: SparseAdamW,
+    dropout: Dropout,
+    device: &'a Device,
+    varmap: &'a VarMap,
+    model_config: &'a ModelConfig,
+    tools: &'a [ToolSpec],
+    validation: &'a [Example],
+    context: &'a RouteContext,
+}
+
+impl EpochTask for CompactTask<'_> {
+    fn batches(&self, order: &mut [usize], rng: &mut Rng) -> Vec<std::ops::Range<usize>> {
+        let examples = self.examples;
+        length_buckets(
+            order,
+            |i| examples[i].tokens.len(),
+            self.config.batch_size,
+            rng,
+        )
+    }
+
+    fn step(&mut self, batch: &[usize], scale: f64, rng: &mut Rng) -> Result<f64, TrainError> {
+        self.optimizer.set_learning_rate(self.config.lr * scale);
+        let items: Vec<&Prepared> = batch.iter().map(|&i| &self.examples[i]).collect();
+        let batch = make_batch(&items, self.vocab, &self.config.augment, rng, self.device)?;
+        let out = self
+            .network
+            .forward(&batch.batch, Some(&mut self.dropout))?;
+        let tool_loss = bce_with_logits(&out.tool_logits, &batch.tools)?;
+        let tags = tag_loss(&out.tag_logits, &batch)?;
+        let loss = (tool_loss + (tags * self.config.tag_loss_weight)?)?;
+        self.optimizer.step(&loss.backward()?)?;
+        Ok(f64::from(loss.to_scalar::<f32>()?))
+    }
+
+    fn validate(&mut self) -> Result<(f64, f64), TrainError> {
+        let current = ToolForgeModel::from_parts(
+            self.model_config.clone(),
+            self.vocab.clone(),
+            self.tools.to_vec(),
+            self.network.clone(),
+        )?;
+        Ok(validate(
+            &current,
+            self.validation,
+            self.tools,
+            self.context,
+        ))
+    }
+
+    fn snapshot(&self) -> Result<HashMap<String, Tensor>, TrainError> {
+        snapshot(self.varmap)
+    }
+}
+
 /// Trains a model on `train`, selects and calibrates it on `validation` (or on a
 /// held-out share of `train` when `validation` is empty) and writes the model
 /// directory to `out_dir`.
@@ -834,7 +1043,7 @@ pub fn train(
         .map(|(name, var)| (name.clone(), var.clone()))
         .collect();
     named_vars.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut optimizer = SparseAdamW::new(
+    let optimizer = SparseAdamW::new(
         named_vars,
         |name| name == "emb.word" || name == "emb.ngram",
         ParamsAdamW {
@@ -843,92 +1052,34 @@ pub fn train(
             ..ParamsAdamW::default()
         },
     )?;
-    let mut dropout = Dropout::new(config.dropout, config.seed.wrapping_add(1));
+    let dropout = Dropout::new(config.dropout, config.seed.wrapping_add(1));
     let context = RouteContext::new(tools.to_vec());
-
-    let steps_per_epoch = prepared.examples.len().div_ceil(config.batch_size);
-    let total_steps = steps_per_epoch * config.max_epochs;
-    let bar = if progress {
-        let bar = ProgressBar::new(total_steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
+    let mut task = CompactTask {
+        config,
+        examples: &prepared.examples,
+        vocab: &vocab,
+        network: &network,
+        optimizer,
+        dropout,
+        device: &device,
+        varmap: &varmap,
+        model_config: &model_config,
+        tools,
+        validation: &validation_set,
+        context: &context,
     };
-
-    let mut order: Vec<usize> = (0..prepared.examples.len()).collect();
-    let mut epochs: Vec<EpochStats> = Vec::new();
-    let mut best: Option<(f64, f64, usize, HashMap<String, Tensor>)> = None;
-    let mut since_best = 0;
-    let mut step = 0usize;
-    let mut train_seconds = 0.0;
-    let mut trained_examples = 0usize;
-    for epoch in 1..=config.max_epochs {
-        let epoch_start = Instant::now();
-        bar.set_message(match epochs.last() {
-            Some(last) => format!(
-                "epoch {epoch}/{} (last: loss {:.4}, val acc {:.3}, arg F1 {:.3})",
-                config.max_epochs,
-                last.train_loss,
-                last.validation_tool_set_accuracy,
-                last.validation_argument_f1
-            ),
-            None => format!("epoch {epoch}/{}", config.max_epochs),
-        });
-        let batches = length_buckets(&mut order, &prepared.examples, config.batch_size, &mut rng);
-        let mut loss_sum = 0.0;
-        for chunk in batches.iter().map(|r| &order[r.clone()]) {
-            let warm = ((step + 1) as f64 / config.warmup_steps.max(1) as f64).min(1.0);
-            let decay = 1.0 - 0.9 * (step as f64 / total_steps.max(1) as f64);
-            optimizer.set_learning_rate(config.lr * warm * decay);
-            let items: Vec<&Prepared> = chunk.iter().map(|&i| &prepared.examples[i]).collect();
-            let batch = make_batch(&items, &vocab, &config.augment, &mut rng, &device)?;
-            let out = network.forward(&batch.batch, Some(&mut dropout))?;
-            let tool_loss = bce_with_logits(&out.tool_logits, &batch.tools)?;
-            let tags = tag_loss(&out.tag_logits, &batch)?;
-            let loss = (tool_loss + (tags * config.tag_loss_weight)?)?;
-            optimizer.step(&loss.backward()?)?;
-            loss_sum += f64::from(loss.to_scalar::<f32>()?) * items.len() as f64;
-            step += 1;
-            bar.inc(1);
-        }
-        train_seconds += epoch_start.elapsed().as_secs_f64();
-        trained_examples += order.len();
-        let train_loss = loss_sum / order.len().max(1) as f64;
-        let current = ToolForgeModel::from_parts(
-            model_config.clone(),
-            vocab.clone(),
-            tools.to_vec(),
-            network.clone(),
-        )?;
-        let (accuracy, arg_f1) = validate(&current, &validation_set, tools, &context);
-        epochs.push(EpochStats {
-            epoch,
-            train_loss,
-            validation_tool_set_accuracy: accuracy,
-            validation_argument_f1: arg_f1,
-            seconds: epoch_start.elapsed().as_secs_f64(),
-        });
-        let improved = improves_on(best.as_ref().map(|(a, f, _, _)| (*a, *f)), accuracy, arg_f1);
-        if improved {
-            best = Some((accuracy, arg_f1, epoch, snapshot(&varmap)?));
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if since_best >= config.patience.max(1) {
-                break;
-            }
-        }
-    }
-    bar.finish_and_clear();
-    let Some((accuracy, arg_f1, best_epoch, weights)) = best else {
-        return Err(TrainError::NoData);
-    };
+    let Epochs {
+        epochs,
+        best: (accuracy, arg_f1, best_epoch, weights),
+        train_seconds,
+        trained_examples,
+    } = run_epochs(
+        &mut task,
+        config,
+        prepared.examples.len(),
+        &mut rng,
+        progress,
+    )?;
 
     // Calibrate the best network's tool probabilities on validation.
     let vb = VarBuilder::from_tensors(weights.clone(), DType::F32, &device);
@@ -992,4 +1143,4 @@ pub fn train(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

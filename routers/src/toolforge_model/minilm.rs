@@ -1,16 +1,22 @@
-//! The `minilm` backbone: a frozen pretrained BERT encoder (all-MiniLM-L6-v2,
-//! read with candle-transformers from its own directory) under small trained
-//! heads: a projection, a multi-label tool head over mean ⊕ max pooled
-//! wordpiece states and a per-wordpiece BIO tag head. The model directory holds
-//! only the heads (`heads.safetensors`), `config.json` (with a pointer to the
-//! encoder directory), `tools.json` and `manifest.json`; the encoder is fetched
-//! separately by `scripts/fetch-minilm.sh`.
+//! The `minilm` backbone: a pretrained BERT encoder (all-MiniLM-L6-v2, read
+//! with candle-transformers from its own directory) under small trained heads: a
+//! projection, a multi-label tool head over mean ⊕ max pooled wordpiece states
+//! and a per-wordpiece BIO tag head. The encoder is frozen, or its top layers
+//! are fine-tuned with the heads. The model directory holds the heads
+//! (`heads.safetensors`), the tuned top layers if any
+//! (`encoder_top.safetensors`, only those layers' tensors), `config.json` (with
+//! a pointer to the encoder directory), `tools.json` and `manifest.json`; the
+//! encoder is fetched separately by `scripts/fetch-minilm.sh`, and at load time
+//! the tuned tensors replace the pretrained ones of the same name, so routing
+//! always runs candle-transformers' `BertModel`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Result, Tensor, Var, D};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device, Result, Shape, Tensor, Var, D};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, VarBuilder, VarMap};
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,7 +24,7 @@ use toolforge_core::ToolSpec;
 
 use super::features::Token;
 use super::files::{sha256_hex, Manifest, ModelConfig, CONFIG_FILE, MANIFEST_FILE, TOOLS_FILE};
-use super::network::Rng;
+use super::network::{Dropout, Rng};
 use super::wordpiece::WordPiece;
 use super::{invalid, json, ModelError};
 
@@ -26,6 +32,9 @@ use super::{invalid, json, ModelError};
 pub const BACKBONE: &str = "minilm";
 /// The heads' weights in a minilm model directory.
 pub const HEADS_FILE: &str = "heads.safetensors";
+/// The fine-tuned top encoder layers in a minilm model directory (absent when
+/// the encoder was frozen).
+pub const TUNED_FILE: &str = "encoder_top.safetensors";
 /// Environment variable that overrides the encoder directory recorded in a model.
 pub const ENCODER_ENV: &str = "TOOLFORGE_MINILM_DIR";
 /// Files of an encoder directory.
@@ -48,14 +57,26 @@ pub struct EncoderRef {
     pub dim: usize,
     /// Most wordpieces read per query.
     pub max_pieces: usize,
+    /// Top encoder layers fine-tuned with the heads (their weights are in
+    /// [`TUNED_FILE`]); 0 for a frozen encoder.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tuned_layers: usize,
 }
 
-/// The frozen encoder: tokenizer and BERT.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The encoder: tokenizer and BERT (pretrained, or with tuned top layers).
 pub struct Encoder {
     dir: PathBuf,
     config: Value,
     hidden: usize,
     max_positions: usize,
+    /// Layers run (all of the encoder's, or a bottom part).
+    layers: usize,
+    /// Prefix of the encoder's tensor names (`""`, `"bert."`, ...).
+    prefix: String,
     wordpiece: WordPiece,
     bert: BertModel,
     device: Device,
@@ -66,6 +87,7 @@ impl std::fmt::Debug for Encoder {
         f.debug_struct("Encoder")
             .field("dir", &self.dir)
             .field("hidden", &self.hidden)
+            .field("layers", &self.layers)
             .field("vocab", &self.wordpiece.len())
             .finish()
     }
@@ -77,8 +99,68 @@ pub struct Encoded {
     /// Wordpieces with byte offsets into the query.
     pub tokens: Vec<Token>,
     pub truncated: bool,
-    /// `tokens.len() x hidden` last hidden states (`[CLS]`/`[SEP]` dropped).
+    /// `tokens.len() x hidden` last hidden states (`[CLS]`/`[SEP]` dropped), or
+    /// `(tokens.len() + 2) x hidden` with them, from
+    /// [`Encoder::encode_batch_with_specials`].
     pub states: Tensor,
+}
+
+/// Tensors looked up first in a map of tuned tensors, then in the pretrained
+/// weights file.
+struct Overlay {
+    tuned: HashMap<String, Tensor>,
+    base: MmapedSafetensors,
+}
+
+impl SimpleBackend for Overlay {
+    fn get(&self, s: Shape, name: &str, h: Init, dtype: DType, dev: &Device) -> Result<Tensor> {
+        match self.tuned.get(name) {
+            Some(tensor) => {
+                if tensor.shape() != &s {
+                    return Err(candle_core::Error::UnexpectedShape {
+                        msg: format!("shape mismatch for tuned {name}"),
+                        expected: s,
+                        got: tensor.shape().clone(),
+                    });
+                }
+                tensor.to_dtype(dtype)?.to_device(dev)
+            }
+            None => SimpleBackend::get(&self.base, s, name, h, dtype, dev),
+        }
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> Result<Tensor> {
+        match self.tuned.get(name) {
+            Some(tensor) => tensor.to_dtype(dtype)?.to_device(dev),
+            None => SimpleBackend::get_unchecked(&self.base, name, dtype, dev),
+        }
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.tuned.contains_key(name) || SimpleBackend::contains_tensor(&self.base, name)
+    }
+}
+
+/// The prefix under which `weights` holds the encoder layers, tried as
+/// candle-transformers' `BertModel::load` does (none, then the model type).
+fn layer_prefix(
+    weights: &MmapedSafetensors,
+    config: &Value,
+) -> std::result::Result<String, ModelError> {
+    let model_type = config
+        .get("model_type")
+        .and_then(Value::as_str)
+        .map(|t| format!("{t}."));
+    [Some(String::new()), model_type, Some("bert.".to_string())]
+        .into_iter()
+        .flatten()
+        .find(|p| {
+            SimpleBackend::contains_tensor(
+                weights,
+                &format!("{p}encoder.layer.0.attention.self.query.weight"),
+            )
+        })
+        .ok_or_else(|| invalid(ENCODER_WEIGHTS, "no BERT encoder layers found"))
 }
 
 fn missing(dir: &Path, reason: impl std::fmt::Display) -> ModelError {
@@ -92,6 +174,30 @@ impl Encoder {
     /// Loads an encoder directory (`config.json`, `tokenizer.json`,
     /// `model.safetensors`); a missing file is [`ModelError::EncoderMissing`].
     pub fn load(dir: &Path) -> std::result::Result<Self, ModelError> {
+        Self::open(dir, None, HashMap::new())
+    }
+
+    /// Loads an encoder directory with `tuned` tensors (named as in its weights
+    /// file) in place of the pretrained ones; a name the weights file lacks is an
+    /// error, so that tuned layers never go unused.
+    pub fn load_tuned(
+        dir: &Path,
+        tuned: HashMap<String, Tensor>,
+    ) -> std::result::Result<Self, ModelError> {
+        Self::open(dir, None, tuned)
+    }
+
+    /// Loads only the first `layers` layers of an encoder directory: the frozen
+    /// bottom under layers being fine-tuned.
+    pub fn load_bottom(dir: &Path, layers: usize) -> std::result::Result<Self, ModelError> {
+        Self::open(dir, Some(layers), HashMap::new())
+    }
+
+    fn open(
+        dir: &Path,
+        layers: Option<usize>,
+        tuned: HashMap<String, Tensor>,
+    ) -> std::result::Result<Self, ModelError> {
         let read = |name: &str| {
             std::fs::read(dir.join(name)).map_err(|e| missing(dir, format!("{name}: {e}")))
         };
@@ -103,25 +209,94 @@ impl Encoder {
         }
         let config: Value =
             serde_json::from_slice(&config_bytes).map_err(|e| invalid(ENCODER_CONFIG, e))?;
-        let bert_config: BertConfig =
+        let mut bert_config: BertConfig =
             serde_json::from_value(config.clone()).map_err(|e| invalid(ENCODER_CONFIG, e))?;
+        if let Some(layers) = layers {
+            if layers > bert_config.num_hidden_layers {
+                return Err(invalid(
+                    ENCODER_CONFIG,
+                    format!(
+                        "the encoder has {} layers, not {layers}",
+                        bert_config.num_hidden_layers
+                    ),
+                ));
+            }
+            bert_config.num_hidden_layers = layers;
+        }
         let wordpiece =
             WordPiece::from_json(&tokenizer).map_err(|e| invalid(ENCODER_TOKENIZER, e))?;
         let device = Device::Cpu;
         // SAFETY: the weights file is only read; it must not change while mapped,
         // as with any model file loaded by candle.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
-            .map_err(|e| invalid(ENCODER_WEIGHTS, e))?;
+        let base =
+            unsafe { MmapedSafetensors::new(&weights) }.map_err(|e| invalid(ENCODER_WEIGHTS, e))?;
+        let prefix = layer_prefix(&base, &config)?;
+        if let Some(unknown) = tuned
+            .keys()
+            .find(|name| !SimpleBackend::contains_tensor(&base, name))
+        {
+            return Err(invalid(
+                TUNED_FILE,
+                format!("{unknown} is not a tensor of the encoder"),
+            ));
+        }
+        let vb = VarBuilder::from_backend(
+            Box::new(Overlay { tuned, base }),
+            DType::F32,
+            device.clone(),
+        );
         let bert = BertModel::load(vb, &bert_config).map_err(|e| invalid(ENCODER_WEIGHTS, e))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             config,
             hidden: bert_config.hidden_size,
             max_positions: bert_config.max_position_embeddings,
+            layers: bert_config.num_hidden_layers,
+            prefix,
             wordpiece,
             bert,
             device,
         })
+    }
+
+    /// Name of layer `index` in the encoder's weights file (`encoder.layer.4`);
+    /// its tensors are `{name}.attention.self.query.weight` and so on.
+    pub fn layer_name(&self, index: usize) -> String {
+        format!("{}encoder.layer.{index}", self.prefix)
+    }
+
+    /// Number of layers this encoder runs.
+    pub fn layers(&self) -> usize {
+        self.layers
+    }
+
+    /// The pretrained tensors of layer `index`, by their names in the weights file.
+    pub fn layer_tensors(
+        &self,
+        index: usize,
+    ) -> std::result::Result<HashMap<String, Tensor>, ModelError> {
+        let path = self.dir.join(ENCODER_WEIGHTS);
+        // SAFETY: as in `Encoder::load`.
+        let weights =
+            unsafe { MmapedSafetensors::new(&path) }.map_err(|e| invalid(ENCODER_WEIGHTS, e))?;
+        let prefix = format!("{}.", self.layer_name(index));
+        let mut out = HashMap::new();
+        for (name, _) in weights.tensors() {
+            if name.starts_with(&prefix) {
+                let tensor = weights
+                    .load(&name, &self.device)
+                    .and_then(|t| t.to_dtype(DType::F32))
+                    .map_err(|e| invalid(ENCODER_WEIGHTS, e))?;
+                out.insert(name, tensor);
+            }
+        }
+        if out.is_empty() {
+            return Err(invalid(
+                ENCODER_WEIGHTS,
+                format!("no tensors for layer {index}"),
+            ));
+        }
+        Ok(out)
     }
 
     /// The encoder directory.
@@ -143,8 +318,28 @@ impl Encoder {
         &self.wordpiece
     }
 
-    /// Runs the encoder on a batch of queries (padded together, masked).
+    /// Runs the encoder on a batch of queries (padded together, masked); the
+    /// states are those of the wordpieces.
     pub fn encode_batch(&self, queries: &[&str], max_pieces: usize) -> Result<Vec<Encoded>> {
+        self.run_batch(queries, max_pieces, false)
+    }
+
+    /// [`Encoder::encode_batch`], keeping the states of `[CLS]` (first row) and
+    /// `[SEP]` (last row): the input of further encoder layers.
+    pub fn encode_batch_with_specials(
+        &self,
+        queries: &[&str],
+        max_pieces: usize,
+    ) -> Result<Vec<Encoded>> {
+        self.run_batch(queries, max_pieces, true)
+    }
+
+    fn run_batch(
+        &self,
+        queries: &[&str],
+        max_pieces: usize,
+        specials: bool,
+    ) -> Result<Vec<Encoded>> {
         let max_pieces = max_pieces.min(self.max_positions.saturating_sub(2));
         let encoded: Vec<_> = queries
             .iter()
@@ -171,7 +366,12 @@ impl Encoder {
             .into_iter()
             .enumerate()
             .map(|(row, (pieces, truncated))| {
-                let states = states.get(row)?.narrow(0, 1, pieces.len())?.contiguous()?;
+                let (start, len) = if specials {
+                    (0, pieces.len() + 2)
+                } else {
+                    (1, pieces.len())
+                };
+                let states = states.get(row)?.narrow(0, start, len)?.contiguous()?;
                 Ok(Encoded {
                     tokens: pieces.iter().map(|p| p.token).collect(),
                     truncated,
@@ -294,12 +494,16 @@ impl Heads {
     }
 
     /// Heads over `states` (`batch x len x hidden`) with `mask` (`batch x len`,
-    /// 1 for real pieces); `dropout` (training only) applies to the states.
-    pub fn forward(&self, states: &Tensor, mask: &Tensor, dropout: f32) -> Result<HeadOutputs> {
-        let states = if dropout > 0.0 {
-            candle_nn::ops::dropout(states, dropout)?
-        } else {
-            states.clone()
+    /// 1 for the pieces pooled); `dropout` (training only) applies to the states.
+    pub fn forward(
+        &self,
+        states: &Tensor,
+        mask: &Tensor,
+        dropout: Option<&mut Dropout>,
+    ) -> Result<HeadOutputs> {
+        let states = match dropout {
+            Some(dropout) => dropout.apply(states)?,
+            None => states.clone(),
         };
         let h = affine(&states, &self.proj_w, &self.proj_b)?.gelu()?;
         let m = mask.unsqueeze(D::Minus1)?;
@@ -317,7 +521,7 @@ impl Heads {
     pub fn run(&self, states: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
         let states = states.unsqueeze(0)?;
         let mask = Tensor::ones(states.dims()[..2].to_vec(), DType::F32, states.device())?;
-        let out = self.forward(&states, &mask, 0.0)?;
+        let out = self.forward(&states, &mask, None)?;
         Ok((
             out.tool_logits.flatten_all()?.to_vec1()?,
             out.tag_logits.flatten_all()?.to_vec1()?,
@@ -360,34 +564,98 @@ pub fn check_encoder(
     Ok(())
 }
 
-/// Writes a minilm model directory: `heads.safetensors`, `config.json` (its
-/// `model_version` set from the heads' hash when empty), `tools.json` and
-/// `manifest.json`. Returns the config as written.
+/// Checks that `tuned` holds tensors of exactly the top
+/// `reference.tuned_layers` layers of the encoder, each of them present.
+pub fn check_tuned(
+    reference: &EncoderRef,
+    tuned: &HashMap<String, Tensor>,
+) -> std::result::Result<(), ModelError> {
+    let total = reference
+        .config
+        .get("num_hidden_layers")
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as usize;
+    let count = reference.tuned_layers;
+    if count > total {
+        return Err(invalid(
+            CONFIG_FILE,
+            format!("{count} tuned layers for an encoder of {total}"),
+        ));
+    }
+    let first = total - count;
+    let mut seen = vec![false; count];
+    for name in tuned.keys() {
+        let index = name
+            .split("encoder.layer.")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|i| i.parse::<usize>().ok());
+        match index {
+            Some(i) if (first..total).contains(&i) => seen[i - first] = true,
+            _ => {
+                return Err(invalid(
+                    TUNED_FILE,
+                    format!("{name} is not a tensor of the top {count} layers"),
+                ))
+            }
+        }
+    }
+    match seen.iter().position(|s| !s) {
+        Some(missing) => Err(invalid(
+            TUNED_FILE,
+            format!("no tensors for layer {}", first + missing),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Writes a minilm model directory: `heads.safetensors`, the `tuned` encoder
+/// tensors (named as in the encoder's weights file) in `encoder_top.safetensors`
+/// unless there are none, `config.json` (its `model_version` set from the
+/// weights' hash when empty), `tools.json` and `manifest.json`. Returns the
+/// config as written.
 pub fn write_minilm_dir(
     dir: &Path,
     mut config: ModelConfig,
     tools: &[ToolSpec],
     weights: &HashMap<String, Tensor>,
+    tuned: &HashMap<String, Tensor>,
 ) -> std::result::Result<ModelConfig, ModelError> {
     let io = |path: PathBuf| move |source| ModelError::Io { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
     let weights_path = dir.join(HEADS_FILE);
     candle_core::safetensors::save(weights, &weights_path)?;
     let weights_bytes = std::fs::read(&weights_path).map_err(io(weights_path.clone()))?;
+    let tuned_path = dir.join(TUNED_FILE);
+    let tuned_bytes = if tuned.is_empty() {
+        match std::fs::remove_file(&tuned_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(tuned_path)(e)),
+            _ => None,
+        }
+    } else {
+        candle_core::safetensors::save(tuned, &tuned_path)?;
+        Some(std::fs::read(&tuned_path).map_err(io(tuned_path.clone()))?)
+    };
     if config.model_version.is_empty() {
-        let hash = sha256_hex(&weights_bytes);
+        let hash = match &tuned_bytes {
+            None => sha256_hex(&weights_bytes),
+            Some(bytes) => sha256_hex(
+                format!("{}{}", sha256_hex(&weights_bytes), sha256_hex(bytes)).as_bytes(),
+            ),
+        };
         config.model_version = format!("toolforge-{}-{}", config.backbone, &hash[..12]);
     }
     let config_bytes = json(&config, CONFIG_FILE)?;
     let tools_bytes = json(&tools, TOOLS_FILE)?;
-    let manifest = Manifest::of(
-        &config.model_version,
-        &[
-            (CONFIG_FILE, &config_bytes),
-            (TOOLS_FILE, &tools_bytes),
-            (HEADS_FILE, &weights_bytes),
-        ],
-    );
+    let mut files: Vec<(&str, &[u8])> = vec![
+        (CONFIG_FILE, &config_bytes),
+        (TOOLS_FILE, &tools_bytes),
+        (HEADS_FILE, &weights_bytes),
+    ];
+    if let Some(bytes) = &tuned_bytes {
+        files.push((TUNED_FILE, bytes));
+    }
+    let manifest = Manifest::of(&config.model_version, &files);
     let manifest_bytes = json(&manifest, MANIFEST_FILE)?;
     for (name, bytes) in [
         (CONFIG_FILE, &config_bytes),
@@ -469,12 +737,25 @@ mod tests {
         .unwrap()
     }
 
+    const PIECES: [&str; 8] = [
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "weather", "in", "paris", "?",
+    ];
+
     /// A model directory with random heads over a random encoder in `encoder`.
     fn random_model(dir: &Path, encoder: &Path) {
-        let pieces = [
-            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "weather", "in", "paris", "?",
-        ];
-        write_random_encoder(encoder, &pieces, 16, 1).unwrap();
+        write_random_encoder(encoder, &PIECES, 16, 1).unwrap();
+        write_random_heads(dir, encoder, 0, &HashMap::new());
+    }
+
+    /// Random heads over the encoder in `encoder`, with `tuned` tensors of its
+    /// top `tuned_layers` layers.
+    fn write_random_heads(
+        dir: &Path,
+        encoder: &Path,
+        tuned_layers: usize,
+        tuned: &HashMap<String, Tensor>,
+    ) {
+        let pieces = PIECES;
         let tools = specs();
         let (infos, slots) = describe_tools(&tools);
         let tags = 1 + 2 * slots.len();
@@ -514,6 +795,7 @@ mod tests {
                 hidden: 16,
                 dim: 8,
                 max_pieces: MAX_PIECES,
+                tuned_layers,
             }),
             tools: infos,
             slots,
@@ -522,7 +804,144 @@ mod tests {
             tool_threshold: 0.5,
             training: Value::Null,
         };
-        write_minilm_dir(dir, config, &tools, &weights).unwrap();
+        write_minilm_dir(dir, config, &tools, &weights, tuned).unwrap();
+    }
+
+    /// The tensors of layer `index` of the encoder in `encoder`, scaled by `factor`.
+    fn scaled_layer(encoder: &Path, index: usize, factor: f64) -> HashMap<String, Tensor> {
+        Encoder::load(encoder)
+            .unwrap()
+            .layer_tensors(index)
+            .unwrap()
+            .into_iter()
+            .map(|(name, t)| (name, (t * factor).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn tuned_layers_replace_the_pretrained_ones_at_load() {
+        let tmp = tempfile::tempdir().unwrap();
+        let encoder = tmp.path().join("encoder");
+        write_random_encoder(&encoder, &PIECES, 16, 2).unwrap();
+        let tuned = scaled_layer(&encoder, 1, 1.5);
+        assert_eq!(tuned.len(), 16);
+        assert!(tuned.keys().all(|k| k.starts_with("encoder.layer.1.")));
+        let model_dir = tmp.path().join("model");
+        write_random_heads(&model_dir, &encoder, 1, &tuned);
+        assert!(model_dir.join(TUNED_FILE).is_file());
+        let manifest = std::fs::read_to_string(model_dir.join(MANIFEST_FILE)).unwrap();
+        assert!(manifest.contains(TUNED_FILE));
+
+        // The same weights written as a whole encoder give the same states.
+        let mut all =
+            candle_core::safetensors::load(encoder.join(ENCODER_WEIGHTS), &Device::Cpu).unwrap();
+        all.extend(tuned.clone());
+        let merged = tmp.path().join("merged");
+        std::fs::create_dir_all(&merged).unwrap();
+        for name in [ENCODER_CONFIG, ENCODER_TOKENIZER] {
+            std::fs::copy(encoder.join(name), merged.join(name)).unwrap();
+        }
+        candle_core::safetensors::save(&all, merged.join(ENCODER_WEIGHTS)).unwrap();
+
+        let router = ToolForgeRouter::new(&model_dir);
+        let model = router.model().unwrap();
+        let query = ["weather in paris?"];
+        let states = |e: &Encoder| -> Vec<f32> {
+            e.encode_batch(&query, MAX_PIECES).unwrap()[0]
+                .states
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        let tuned_states = states(model.encoder().unwrap());
+        let merged_states = states(&Encoder::load(&merged).unwrap());
+        let pretrained_states = states(&Encoder::load(&encoder).unwrap());
+        assert_eq!(tuned_states, merged_states);
+        assert_ne!(tuned_states, pretrained_states);
+
+        // A replaced tuned file fails the manifest check.
+        let other = scaled_layer(&encoder, 1, 0.5);
+        candle_core::safetensors::save(&other, model_dir.join(TUNED_FILE)).unwrap();
+        assert!(crate::toolforge_model::ToolForgeModel::load_dir(&model_dir).is_err());
+    }
+
+    #[test]
+    fn tuned_tensors_must_be_the_top_layers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let encoder = tmp.path().join("encoder");
+        write_random_encoder(&encoder, &PIECES, 16, 2).unwrap();
+        let reference = |tuned_layers| EncoderRef {
+            path: encoder.to_string_lossy().into_owned(),
+            config: serde_json::json!({"num_hidden_layers": 2}),
+            hidden: 16,
+            dim: 8,
+            max_pieces: MAX_PIECES,
+            tuned_layers,
+        };
+        let top = scaled_layer(&encoder, 1, 1.0);
+        let bottom = scaled_layer(&encoder, 0, 1.0);
+        check_tuned(&reference(1), &top).unwrap();
+        assert!(check_tuned(&reference(1), &bottom).is_err());
+        assert!(check_tuned(&reference(2), &top).is_err(), "layer 0 missing");
+        let mut both = top.clone();
+        both.extend(bottom);
+        check_tuned(&reference(2), &both).unwrap();
+        assert!(check_tuned(&reference(3), &both).is_err());
+        let mut unknown = top;
+        unknown.insert(
+            "encoder.layer.1.extra.weight".into(),
+            Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap(),
+        );
+        check_tuned(&reference(1), &unknown).unwrap();
+        assert!(Encoder::load_tuned(&encoder, unknown).is_err());
+    }
+
+    #[test]
+    fn bottom_layers_and_specials() {
+        let tmp = tempfile::tempdir().unwrap();
+        let encoder = tmp.path().join("encoder");
+        write_random_encoder(&encoder, &PIECES, 16, 2).unwrap();
+        let full = Encoder::load(&encoder).unwrap();
+        let bottom = Encoder::load_bottom(&encoder, 1).unwrap();
+        assert_eq!((full.layers(), bottom.layers()), (2, 1));
+        assert!(Encoder::load_bottom(&encoder, 3).is_err());
+        assert_eq!(full.layer_name(1), "encoder.layer.1");
+        let queries = ["weather in paris?", "paris"];
+        let plain = full.encode_batch(&queries, MAX_PIECES).unwrap();
+        let with = full
+            .encode_batch_with_specials(&queries, MAX_PIECES)
+            .unwrap();
+        for (p, w) in plain.iter().zip(&with) {
+            assert_eq!(w.states.dims()[0], p.tokens.len() + 2);
+            let inner: Vec<f32> = w
+                .states
+                .narrow(0, 1, p.tokens.len())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert_eq!(
+                inner,
+                p.states.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            );
+        }
+        let low = bottom.encode_batch(&queries, MAX_PIECES).unwrap();
+        assert_ne!(
+            low[0]
+                .states
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap(),
+            plain[0]
+                .states
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        );
     }
 
     #[test]
@@ -544,6 +963,10 @@ mod tests {
         assert_eq!(scores.tag_logits.len(), 4 * 3);
         assert!(model.vocab().is_none() && model.encoder().is_some());
         assert!(model.version().starts_with("toolforge-minilm-"));
+        // A frozen-encoder directory keeps the format it had before tuned layers.
+        let config = std::fs::read_to_string(model_dir.join(CONFIG_FILE)).unwrap();
+        assert!(!config.contains("tuned_layers"));
+        assert!(!model_dir.join(TUNED_FILE).exists());
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! panic), and when it is unsure it abstains, so a chain falls back to regex.
 //!
 //! Two backbones exist: `compact` (our own tokenizer and small transformer,
-//! embedded in the binary) and `minilm` ([`minilm`]: a frozen pretrained BERT
-//! encoder under trained heads, loaded from its own directory).
+//! embedded in the binary) and `minilm` ([`minilm`]: a pretrained BERT encoder,
+//! frozen or with fine-tuned top layers, under trained heads, loaded from its
+//! own directory).
 //!
 //! Confidence is the calibrated probability of the predicted tool set: the
 //! product over tools of `p` (chosen) or `1 - p` (not chosen) under
@@ -38,7 +39,7 @@ use files::{
     VOCAB_FILE, WEIGHTS_FILE,
 };
 use infer::InferenceNet;
-use minilm::{Encoder, EncoderRef, Heads, HEADS_FILE};
+use minilm::{Encoder, EncoderRef, Heads, HEADS_FILE, TUNED_FILE};
 use network::Network;
 
 /// Name reported in decisions.
@@ -159,17 +160,32 @@ impl ToolForgeModel {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|source| ModelError::Io { path, source })
         };
+        let config: ModelConfig =
+            serde_json::from_slice(config_bytes).map_err(|e| invalid(CONFIG_FILE, e))?;
+        let reference = config
+            .encoder
+            .clone()
+            .ok_or_else(|| invalid(CONFIG_FILE, "a minilm model needs an `encoder` entry"))?;
         let tools_bytes = read(TOOLS_FILE)?;
         let weights = read(HEADS_FILE)?;
+        let tuned_bytes = if reference.tuned_layers > 0 {
+            Some(read(TUNED_FILE)?)
+        } else {
+            None
+        };
         match read(MANIFEST_FILE) {
             Ok(bytes) => {
                 let manifest: Manifest =
                     serde_json::from_slice(&bytes).map_err(|e| invalid(MANIFEST_FILE, e))?;
-                for (name, content) in [
+                let mut files = vec![
                     (CONFIG_FILE, config_bytes),
                     (TOOLS_FILE, &tools_bytes),
                     (HEADS_FILE, &weights),
-                ] {
+                ];
+                if let Some(tuned) = &tuned_bytes {
+                    files.push((TUNED_FILE, tuned));
+                }
+                for (name, content) in files {
                     manifest
                         .check(name, content)
                         .map_err(|m| invalid(MANIFEST_FILE, m))?;
@@ -179,15 +195,18 @@ impl ToolForgeModel {
             }
             Err(e) => return Err(e),
         }
-        let config: ModelConfig =
-            serde_json::from_slice(config_bytes).map_err(|e| invalid(CONFIG_FILE, e))?;
         let tools: Vec<ToolSpec> =
             serde_json::from_slice(&tools_bytes).map_err(|e| invalid(TOOLS_FILE, e))?;
-        let reference = config
-            .encoder
-            .clone()
-            .ok_or_else(|| invalid(CONFIG_FILE, "a minilm model needs an `encoder` entry"))?;
-        let encoder = Encoder::load(&minilm::encoder_dir(&reference, Some(dir)))?;
+        let encoder_dir = minilm::encoder_dir(&reference, Some(dir));
+        let encoder = match &tuned_bytes {
+            None => Encoder::load(&encoder_dir)?,
+            Some(bytes) => {
+                let tuned = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+                    .map_err(|e| invalid(TUNED_FILE, e))?;
+                minilm::check_tuned(&reference, &tuned)?;
+                Encoder::load_tuned(&encoder_dir, tuned)?
+            }
+        };
         let vb = VarBuilder::from_slice_safetensors(&weights, DType::F32, &Device::Cpu)
             .map_err(|e| invalid(HEADS_FILE, e))?;
         let heads = Heads::new(

@@ -163,7 +163,9 @@ impl Dropout {
         }
     }
 
-    fn apply(&mut self, x: &Tensor) -> Result<Tensor> {
+    /// `x` with each element zeroed with probability `p` and the rest scaled by
+    /// `1 / (1 - p)`.
+    pub fn apply(&mut self, x: &Tensor) -> Result<Tensor> {
         if self.p <= 0.0 {
             return Ok(x.clone());
         }

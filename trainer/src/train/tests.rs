@@ -337,11 +337,11 @@ fn wordpieces_take_the_tags_of_their_tokens() {
     );
 }
 
-#[test]
-fn tiny_minilm_training_run_is_served_by_the_router() {
-    use toolforge_routers::toolforge_model::minilm::write_random_encoder;
-    let all = examples();
-    let validation: Vec<Example> = all.iter().step_by(6).cloned().collect();
+/// A random BERT encoder in `dir` over the words of [`examples`] (with
+/// `layers` layers of width 32), its LayerNorm weights and biases randomised too
+/// so that no layer is close to the identity.
+pub(super) fn tiny_encoder(dir: &Path, layers: usize) {
+    use toolforge_routers::toolforge_model::minilm::{write_random_encoder, ENCODER_WEIGHTS};
     let mut pieces: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
         .iter()
         .map(|s| s.to_string())
@@ -351,7 +351,7 @@ fn tiny_minilm_training_run_is_served_by_the_router() {
         pieces.push(format!("##{c}"));
     }
     pieces.extend("?.,!'+-*/()%$".chars().map(String::from));
-    for example in &all {
+    for example in &examples() {
         for word in example
             .query
             .to_lowercase()
@@ -363,15 +363,39 @@ fn tiny_minilm_training_run_is_served_by_the_router() {
         }
     }
     let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    write_random_encoder(dir, &refs, 32, layers).unwrap();
+    let path = dir.join(ENCODER_WEIGHTS);
+    let mut weights = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let mut rng = Rng::new(5);
+    for (name, tensor) in weights.iter_mut() {
+        if name.contains("LayerNorm") {
+            let base = if name.ends_with("weight") { 1.0 } else { 0.0 };
+            let values: Vec<f32> = (0..tensor.elem_count())
+                .map(|_| base + 0.3 * rng.normal())
+                .collect();
+            *tensor = Tensor::from_vec(values, tensor.shape(), &Device::Cpu).unwrap();
+        }
+    }
+    candle_core::safetensors::save(&weights, &path).unwrap();
+}
+
+/// A tiny `minilm` run on [`examples`] tuning `tune_layers` of a 2-layer random
+/// encoder: files, routing, and the router's own validation score equal to the
+/// trainer's (the tuned layers reloaded into candle-transformers' BERT).
+fn tiny_minilm_run(tune_layers: usize) {
+    let all = examples();
+    let validation: Vec<Example> = all.iter().step_by(6).cloned().collect();
     let tmp = tempfile::tempdir().unwrap();
     let encoder = tmp.path().join("encoder");
-    write_random_encoder(&encoder, &refs, 32, 2).unwrap();
+    tiny_encoder(&encoder, 2);
     let out = tmp.path().join("model");
     let config = TrainConfig {
         backbone: Backbone::Minilm,
         encoder: Some(encoder.clone()),
         dim: 32,
         lr: 1e-2,
+        encoder_lr: 1e-3,
+        tune_layers,
         batch_size: 8,
         max_epochs: 2,
         warmup_steps: 2,
@@ -384,35 +408,91 @@ fn tiny_minilm_training_run_is_served_by_the_router() {
         "{:?}",
         report.unaligned_samples
     );
-    for name in [
+    let mut files = vec![
         "heads.safetensors",
         "config.json",
         "tools.json",
         "manifest.json",
         "train_report.json",
-    ] {
+        "training_curve.svg",
+    ];
+    if tune_layers > 0 {
+        files.push("encoder_top.safetensors");
+    } else {
+        assert!(!out.join("encoder_top.safetensors").exists());
+    }
+    for name in files {
         assert!(out.join(name).is_file(), "{name} missing");
     }
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert_eq!(
+        manifest.contains("encoder_top.safetensors"),
+        tune_layers > 0
+    );
+
     let router = ToolForgeRouter::new(&out);
     assert_eq!(router.model_version(), Some(report.model_version.clone()));
+    let model = router.model().unwrap();
+    // q, k, v, attention output (32 x 32 + 32 each), 32 -> 64 -> 32 feed-forward, two norms.
+    let per_layer = 4 * (32 * 32 + 32) + (32 * 64 + 64) + (64 * 32 + 32) + 2 * 2 * 32;
+    let heads = toolforge_routers::toolforge_model::minilm::Heads::param_count(
+        32,
+        32,
+        specs().len(),
+        model.config().tag_count(),
+    );
+    assert_eq!(report.parameters, heads + tune_layers * per_layer);
+    assert_eq!(
+        model.config().encoder.as_ref().unwrap().tuned_layers,
+        tune_layers
+    );
     let context = RouteContext::new(specs());
     for query in ["weather in Paris", "what is 12 + 7", ""] {
         router.route_sync(query, &context).unwrap();
     }
+    let (accuracy, arg_f1) = validate(&model, &validation, &specs(), &context);
+    assert!(
+        (accuracy - report.validation_tool_set_accuracy).abs() < 1e-9
+            && (arg_f1 - report.validation_argument_f1).abs() < 1e-9,
+        "router {accuracy} {arg_f1}, trainer {} {}",
+        report.validation_tool_set_accuracy,
+        report.validation_argument_f1
+    );
 
     let no_encoder = TrainConfig {
         encoder: None,
+        ..config.clone()
+    };
+    let too_deep = TrainConfig {
+        tune_layers: 3,
         ..config
     };
-    assert!(matches!(
-        train(
-            &all,
-            &validation,
-            &specs(),
-            &no_encoder,
-            &tmp.path().join("x"),
-            false
-        ),
-        Err(TrainError::Config(_))
-    ));
+    for bad in [no_encoder, too_deep] {
+        assert!(matches!(
+            train(
+                &all,
+                &validation,
+                &specs(),
+                &bad,
+                &tmp.path().join("x"),
+                false
+            ),
+            Err(TrainError::Config(_))
+        ));
+    }
+}
+
+#[test]
+fn tiny_minilm_training_run_is_served_by_the_router() {
+    tiny_minilm_run(0);
+}
+
+#[test]
+fn tiny_minilm_run_with_a_tuned_top_layer_is_served_by_the_router() {
+    tiny_minilm_run(1);
+}
+
+#[test]
+fn tiny_minilm_run_tuning_every_layer_is_served_by_the_router() {
+    tiny_minilm_run(2);
 }
