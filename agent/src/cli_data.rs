@@ -2,7 +2,7 @@
 //! command line. Offline generation, teacher distillation, logs to data, filtering,
 //! splits with a manifest, statistics and exports, all driven by the same tool specs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -82,6 +82,10 @@ pub struct BuildArgs {
     /// Extra dataset files merged in before filtering (distilled data, logs).
     #[arg(long = "extra", value_name = "FILE")]
     pub extra: Vec<PathBuf>,
+    /// Extra dataset files (hand-written examples) merged in before filtering
+    /// that go to the training and validation splits only, never to test.
+    #[arg(long = "extra-train", value_name = "FILE")]
+    pub extra_train: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -558,11 +562,21 @@ fn build(config: &AgentConfig, args: BuildArgs) -> anyhow::Result<()> {
     for extra in &args.extra {
         candidates.extend(read_candidates(extra)?.0);
     }
+    let mut train_only: HashSet<String> = HashSet::new();
+    for extra in &args.extra_train {
+        let more = read_candidates(extra)?.0;
+        train_only.extend(more.iter().map(|c| c.query.clone()));
+        candidates.extend(more);
+    }
     let filter_config =
         FilterConfig::default().with_eval_examples(&read_eval_sets(&args.eval_sets)?);
     let (examples, report) = filter::filter(candidates, &tools, &filter_config);
     println!("{report}");
-    let splits = split::split(examples, &SplitConfig::default());
+    let splits = split::split_train_only(
+        examples,
+        |e| train_only.contains(&e.query),
+        &SplitConfig::default(),
+    );
     let command: Vec<String> = std::env::args().collect();
     let manifest = split::write_splits(&args.out, &splits, &Provenance::new(command, &tools))?;
     let stats = split::stats(&splits);

@@ -314,7 +314,10 @@ mod tests {
             let err = config
                 .apply_env(|var| (var == "TOOLFORGE_MODEL_THRESHOLD").then(|| bad.into()))
                 .unwrap_err();
-            assert!(err.to_string().contains("TOOLFORGE_MODEL_THRESHOLD"), "{err}");
+            assert!(
+                err.to_string().contains("TOOLFORGE_MODEL_THRESHOLD"),
+                "{err}"
+            );
         }
         let err = AgentConfig::from_toml("[model]\nthreshold = 2.0").unwrap_err();
         assert!(err.contains("threshold"), "{err}");

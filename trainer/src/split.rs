@@ -291,6 +291,42 @@ pub fn split(examples: Vec<Example>, config: &SplitConfig) -> Splits {
     }
 }
 
+/// Like [`split`], but the examples for which `train_only` holds go to the
+/// training and validation splits only (in the configured train:validation
+/// proportion), never to test: hand-written training examples are too few to
+/// spend on a test split that the held-out evaluation sets already cover.
+pub fn split_train_only(
+    examples: Vec<Example>,
+    train_only: impl Fn(&Example) -> bool,
+    config: &SplitConfig,
+) -> Splits {
+    let (kept_out, rest): (Vec<Example>, Vec<Example>) =
+        examples.into_iter().partition(|e| train_only(e));
+    let mut splits = split(rest, config);
+    let ratios = config.ratios.shares();
+    let no_test = SplitConfig {
+        seed: config.seed,
+        ratios: SplitRatios {
+            train: ratios[0],
+            validation: ratios[1],
+            test: 0.0,
+        },
+    };
+    let extra = split(kept_out, &no_test);
+    for (part, more, name) in [
+        (&mut splits.train, extra.train, SPLIT_NAMES[0]),
+        (&mut splits.validation, extra.validation, SPLIT_NAMES[1]),
+    ] {
+        part.extend(more);
+        let mut keyed: Vec<(String, Example)> =
+            part.drain(..).map(|e| (canonical_line(&e), e)).collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        rng_for(config.seed, &format!("split:{name}")).shuffle(&mut keyed);
+        part.extend(keyed.into_iter().map(|(_, e)| e));
+    }
+    splits
+}
+
 /// JSON with object keys sorted at every level and no insignificant spaces.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = String::new();
@@ -645,6 +681,19 @@ mod tests {
         add(2, &["translate"], "handwritten");
         add(1, &["web_search"], "handwritten");
         out
+    }
+
+    #[test]
+    fn train_only_examples_never_reach_the_test_split() {
+        let config = SplitConfig::default();
+        let hand = |e: &Example| e.source == "handwritten";
+        let splits = split_train_only(corpus(), hand, &config);
+        assert_eq!(splits.total(), corpus().len());
+        assert!(splits.test.iter().all(|e| !hand(e)));
+        assert!(splits.train.iter().any(hand));
+        assert!(splits.validation.iter().any(hand));
+        assert!(!splits.test.is_empty());
+        assert_eq!(splits, split_train_only(corpus(), hand, &config));
     }
 
     #[test]
