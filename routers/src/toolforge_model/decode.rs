@@ -3,7 +3,8 @@
 //! query, one call per span of the fan-out argument ("weather in Paris and
 //! London"), the regex router's argument clean-up (title case, numbers incl.
 //! number words, language names, units), defaults, arguments inherited from a
-//! neighbouring call, and schema validation. A chosen tool that yields no valid
+//! neighbouring call, a span recovered for a required argument the tags missed,
+//! and schema validation. A chosen tool that yields no valid
 //! call makes the router abstain, so a chain falls back to the next stage.
 
 use serde_json::{Map, Value};
@@ -12,6 +13,11 @@ use toolforge_core::{RouteContext, ToolCall, ToolSpec};
 use super::features::Token;
 use super::files::{parse_transform, schema_types, ModelConfig};
 use crate::regex_router::text::{apply, clean, number_value, parse_number, Transform};
+
+/// How far below `O` a tag logit may be for [`Decoder::force_required`] to
+/// still take its token as a missed argument.
+/// (6: on the validation split, 0 -> 6 took tool-set accuracy from 91.7% to 92.6%.)
+const FORCED_SPAN_MARGIN: f32 = 6.0;
 
 /// Tag id of "outside any argument".
 pub const TAG_O: usize = 0;
@@ -181,7 +187,8 @@ impl Decoder {
         if chosen.is_empty() {
             return Ok(Vec::new());
         }
-        let spans = self.spans(scored.tag_logits, scored.tokens.len(), &chosen);
+        let mut spans = self.spans(scored.tag_logits, scored.tokens.len(), &chosen);
+        self.force_required(&mut spans, scored, &chosen, context);
         let mut per_tool: Vec<ToolCalls> = Vec::new();
         for &t in &chosen {
             let tool = &self.tools[t];
@@ -236,6 +243,65 @@ impl Decoder {
             ));
         }
         Ok(calls)
+    }
+
+    /// Adds a span for each required argument of a chosen tool that the tags
+    /// missed: the tool head is sure of the tool, so its argument is somewhere in
+    /// the query. The span starts at the free token whose `B-`/`I-` logit comes
+    /// closest to `O` (within [`FORCED_SPAN_MARGIN`]) and grows right over tokens
+    /// whose `I-` logit does too. Free-text arguments are left to the query-text
+    /// fill, and inheritable ones to a neighbouring call when several tools are chosen.
+    fn force_required(
+        &self,
+        spans: &mut Vec<Span>,
+        scored: &Scored<'_>,
+        chosen: &[usize],
+        context: &RouteContext,
+    ) {
+        let tags = 1 + 2 * self.slots.len();
+        let row = |i: usize| scored.tag_logits.get(i * tags..(i + 1) * tags);
+        let margin = |i: usize, tag: usize| row(i).and_then(|r| Some(r.get(tag)? - r.get(TAG_O)?));
+        for &t in chosen {
+            let tool = &self.tools[t];
+            let Some(spec) = context.tool(&tool.name) else {
+                continue;
+            };
+            for &s in &tool.slots {
+                let rule = &self.slots[s];
+                let skip = rule.default.is_some()
+                    || matches!(rule.transform, Transform::Keep | Transform::Expression)
+                    || !is_required(spec, &rule.argument)
+                    || (chosen.len() > 1 && tool.inherit.contains(&rule.argument))
+                    || spans.iter().any(|span| span.slot == s);
+                if skip {
+                    continue;
+                }
+                let free = |i: &usize| !spans.iter().any(|sp| (sp.start..=sp.end).contains(i));
+                let best = (0..scored.tokens.len())
+                    .filter(free)
+                    .filter_map(|i| {
+                        let m = margin(i, tag_begin(s))?.max(margin(i, tag_inside(s))?);
+                        Some((i, m))
+                    })
+                    .filter(|&(_, m)| m > -FORCED_SPAN_MARGIN)
+                    .max_by(|a, b| a.1.total_cmp(&b.1));
+                let Some((start, _)) = best else {
+                    continue;
+                };
+                let mut end = start;
+                while end + 1 < scored.tokens.len()
+                    && free(&(end + 1))
+                    && margin(end + 1, tag_inside(s)).is_some_and(|m| m > -FORCED_SPAN_MARGIN)
+                {
+                    end += 1;
+                }
+                spans.push(Span {
+                    slot: s,
+                    start,
+                    end,
+                });
+            }
+        }
     }
 
     /// The argument maps of one tool: a call per span of its fan-out argument.
@@ -636,8 +702,23 @@ mod tests {
 
     #[test]
     fn invalid_call_makes_the_router_abstain() {
-        // Weather chosen but no location span and nothing to inherit.
-        let err = run("weather please", &[0.9, 0.1, 0.1, 0.1], &[None, None]).unwrap_err();
+        // Weather chosen but no location span, nothing to inherit, and every
+        // token far more `O` than location.
+        let (decoder, config) = decoder();
+        let query = "weather please";
+        let tokens = tokenize(query, MAX_TOKENS);
+        let mut logits = tags(&config, &[None, None]);
+        logits.iter_mut().for_each(|l| *l *= 10.0);
+        let scored = Scored {
+            query,
+            tokens: &tokens,
+            truncated: false,
+            tool_probs: &[0.9, 0.1, 0.1, 0.1],
+            tag_logits: &logits,
+        };
+        let err = decoder
+            .decode(&scored, &RouteContext::new(specs()))
+            .unwrap_err();
         assert!(err.contains("weather"), "{err}");
         // A value that is not a number fails the schema: abstain.
         let err = run(
@@ -658,6 +739,36 @@ mod tests {
             run("hi there", &[0.1, 0.2, 0.3, 0.4], &[None, None]),
             Ok(vec![])
         );
+    }
+
+    #[test]
+    fn a_missed_required_argument_is_taken_from_its_closest_tokens() {
+        let (decoder, config) = decoder();
+        let query = "weather for the city of san jose";
+        let tokens = tokenize(query, MAX_TOKENS);
+        let n = config.tag_count();
+        let location = config
+            .slots
+            .iter()
+            .position(|s| s.key() == "weather.location")
+            .unwrap();
+        // Every token is `O`, but "san jose" much less surely so, as a location.
+        let mut logits = tags(&config, &vec![None; tokens.len()]);
+        logits.iter_mut().for_each(|l| *l *= 8.0);
+        logits[5 * n + tag_begin(location)] = 5.0;
+        logits[6 * n + tag_inside(location)] = 4.0;
+        let scored = Scored {
+            query,
+            tokens: &tokens,
+            truncated: false,
+            tool_probs: &[0.9, 0.1, 0.1, 0.1],
+            tag_logits: &logits,
+        };
+        let calls = decoder
+            .decode(&scored, &RouteContext::new(specs()))
+            .unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].arguments["location"], "San Jose");
     }
 
     #[test]
