@@ -215,6 +215,7 @@ impl Decoder {
         let mut calls: Vec<ToolCall> = Vec::with_capacity(maps.len());
         let mut valid_tools: Vec<usize> = Vec::new();
         let mut tools_seen: Vec<usize> = Vec::new();
+        let mut rejected: Vec<(usize, Value)> = Vec::new();
         for (t, map) in maps {
             let name = &self.tools[t].name;
             if !tools_seen.contains(&t) {
@@ -223,6 +224,7 @@ impl Decoder {
             let Some(spec) = context.tool(name) else {
                 continue;
             };
+            let tried = Value::Object(map.clone());
             if let Some(arguments) = conform(spec, map) {
                 let call = ToolCall {
                     tool: name.clone(),
@@ -234,11 +236,18 @@ impl Decoder {
                 if !valid_tools.contains(&t) {
                     valid_tools.push(t);
                 }
+            } else {
+                rejected.push((t, tried));
             }
         }
         if let Some(&bad) = tools_seen.iter().find(|t| !valid_tools.contains(t)) {
+            let tried = rejected
+                .iter()
+                .find(|(t, _)| *t == bad)
+                .map(|(_, args)| args.to_string())
+                .unwrap_or_default();
             return Err(format!(
-                "no valid call for predicted tool `{}`",
+                "no valid call for predicted tool `{}` (arguments {tried})",
                 self.tools[bad].name
             ));
         }
