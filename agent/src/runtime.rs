@@ -61,7 +61,9 @@ pub fn build_router(name: &str, config: &AgentConfig) -> anyhow::Result<Arc<dyn 
                 }
                 stages.push(built);
             }
-            Ok(Arc::new(ChainRouter::new(stages)))
+            Ok(Arc::new(
+                ChainRouter::new(stages).best_guess(config.chain.best_guess),
+            ))
         }
         other => bail!(
             "unknown router `{other}`; choose one of: {}",

@@ -2,7 +2,10 @@
 //! (model first, regex whenever the model fails). A stage's decision is taken when
 //! it does not abstain and its confidence reaches the stage's threshold; a stage
 //! that errors or exceeds its time budget counts as abstaining. Every stage's
-//! answer is kept in the trace for the run record.
+//! answer is kept in the trace for the run record. With
+//! [`ChainRouter::best_guess`], a chain whose stages all abstain or fall below
+//! their thresholds returns the most confident below-threshold decision instead
+//! of nothing (the agent would otherwise answer without tools).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,11 +73,24 @@ impl ChainStage {
 #[derive(Clone)]
 pub struct ChainRouter {
     stages: Vec<ChainStage>,
+    best_guess: bool,
 }
 
 impl ChainRouter {
     pub fn new(stages: Vec<ChainStage>) -> Self {
-        Self { stages }
+        Self {
+            stages,
+            best_guess: false,
+        }
+    }
+
+    /// When no stage's decision is taken, return the most confident decision that
+    /// fell below its stage's threshold (if any) rather than abstaining. A model
+    /// that is unsure between tools is still a better guess than no tool at all
+    /// once the fallback stages have nothing to say.
+    pub fn best_guess(mut self, enabled: bool) -> Self {
+        self.best_guess = enabled;
+        self
     }
 
     pub fn stages(&self) -> &[ChainStage] {
@@ -148,8 +164,28 @@ impl ChainRouter {
                 };
             }
         }
+        let guess = self
+            .best_guess
+            .then(|| {
+                stages
+                    .iter()
+                    .filter_map(|record| match &record.outcome {
+                        StageOutcome::BelowThreshold { decision, .. } => Some(decision),
+                        _ => None,
+                    })
+                    .max_by(|a, b| {
+                        a.confidence
+                            .unwrap_or(0.0)
+                            .total_cmp(&b.confidence.unwrap_or(0.0))
+                    })
+                    .cloned()
+            })
+            .flatten();
+        if let Some(decision) = &guess {
+            tracing::debug!(router = %decision.router, "taking the best below-threshold guess");
+        }
         RouteTrace {
-            result: Ok(None),
+            result: Ok(guess),
             stages,
         }
     }
@@ -282,6 +318,33 @@ mod tests {
         let (winner, outcome, _) = winner_and_first_outcome(&chain(slow, 0.5)).await;
         assert_eq!(winner, "regex");
         assert_eq!(outcome, StageOutcome::Timeout { budget_ms: 50 });
+    }
+
+    #[tokio::test]
+    async fn best_guess_takes_the_most_confident_rejected_decision() {
+        let stages = vec![
+            ChainStage::new(Arc::new(Scripted("model", Behaviour::Decide(0.45)))).threshold(0.6),
+            ChainStage::new(Arc::new(Scripted("other", Behaviour::Decide(0.3)))).threshold(0.6),
+            ChainStage::new(Arc::new(Scripted("regex", Behaviour::Abstain))),
+        ];
+        let plain = ChainRouter::new(stages.clone());
+        let trace = route_traced(&plain, "q", &RouteContext::default()).await;
+        assert_eq!(trace.result, Ok(None));
+        let guessing = ChainRouter::new(stages).best_guess(true);
+        let trace = route_traced(&guessing, "q", &RouteContext::default()).await;
+        let decision = trace.result.unwrap().unwrap();
+        assert_eq!(decision.router, "model");
+        assert_eq!(decision.confidence, Some(0.45));
+        assert_eq!(trace.stages.len(), 3);
+        assert_eq!(trace.stages[2].outcome, StageOutcome::Abstained);
+        // An accepted decision still wins over a more confident rejected one.
+        let chain = ChainRouter::new(vec![
+            ChainStage::new(Arc::new(Scripted("model", Behaviour::Decide(0.59)))).threshold(0.6),
+            ChainStage::new(Arc::new(Scripted("regex", Behaviour::Decide(0.2)))),
+        ])
+        .best_guess(true);
+        let (winner, _, _) = winner_and_first_outcome(&chain).await;
+        assert_eq!(winner, "regex");
     }
 
     #[tokio::test]

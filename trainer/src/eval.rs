@@ -24,7 +24,33 @@ pub struct Prediction {
     pub calls: Vec<ToolCall>,
     /// The router's error, if it failed.
     pub error: Option<String>,
+    /// The router abstained (scored as "no tool": the agent then answers without tools).
+    #[serde(default)]
+    pub abstained: bool,
     pub latency_us: u64,
+}
+
+impl Prediction {
+    /// The prediction for a router's answer that took `latency_us`.
+    pub fn from_result(
+        result: Result<Option<toolforge_core::RouteDecision>, toolforge_core::RouteError>,
+        latency_us: u64,
+    ) -> Self {
+        match result {
+            Ok(decision) => Self {
+                abstained: decision.is_none(),
+                calls: decision.map(|d| d.calls).unwrap_or_default(),
+                error: None,
+                latency_us,
+            },
+            Err(e) => Self {
+                calls: Vec::new(),
+                error: Some(e.to_string()),
+                abstained: false,
+                latency_us,
+            },
+        }
+    }
 }
 
 /// Precision, recall and F1 of one class.
@@ -93,6 +119,9 @@ pub struct EvalReport {
     pub invalid_calls: usize,
     pub predicted_calls: usize,
     pub router_errors: usize,
+    /// Examples the router abstained on (counted as "no tool" above).
+    #[serde(default)]
+    pub abstentions: usize,
     pub latency_p50_us: u64,
     pub latency_p99_us: u64,
     pub latency_mean_us: f64,
@@ -132,18 +161,7 @@ pub async fn predict(
         let start = Instant::now();
         let result = router.route(&example.query, context).await;
         let latency_us = start.elapsed().as_micros() as u64;
-        predictions.push(match result {
-            Ok(decision) => Prediction {
-                calls: decision.map(|d| d.calls).unwrap_or_default(),
-                error: None,
-                latency_us,
-            },
-            Err(e) => Prediction {
-                calls: Vec::new(),
-                error: Some(e.to_string()),
-                latency_us,
-            },
-        });
+        predictions.push(Prediction::from_result(result, latency_us));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -189,12 +207,14 @@ pub fn evaluate(
     let mut invalid_calls = 0;
     let mut predicted_calls = 0;
     let mut router_errors = 0;
+    let mut abstentions = 0;
     let mut misses = Vec::new();
     let mut latencies: Vec<u64> = Vec::with_capacity(predictions.len());
 
     for (example, prediction) in examples.iter().zip(predictions) {
         latencies.push(prediction.latency_us);
         router_errors += usize::from(prediction.error.is_some());
+        abstentions += usize::from(prediction.abstained);
         let gold = tool_set(&example.calls);
         let predicted = tool_set(&prediction.calls);
         if gold == predicted {
@@ -313,6 +333,7 @@ pub fn evaluate(
         invalid_calls,
         predicted_calls,
         router_errors,
+        abstentions,
         latency_p50_us: percentile(&latencies, 0.50),
         latency_p99_us: percentile(&latencies, 0.99),
         latency_mean_us: if latencies.is_empty() {
@@ -435,6 +456,11 @@ impl fmt::Display for EvalReport {
         writeln!(f, "router errors       {}", self.router_errors)?;
         writeln!(
             f,
+            "abstentions         {} (scored as no tool)",
+            self.abstentions
+        )?;
+        writeln!(
+            f,
             "latency             p50 {} µs  p99 {} µs  mean {:.0} µs",
             self.latency_p50_us, self.latency_p99_us, self.latency_mean_us
         )?;
@@ -504,6 +530,7 @@ mod tests {
         Prediction {
             calls,
             error: None,
+            abstained: false,
             latency_us,
         }
     }
@@ -574,5 +601,31 @@ mod tests {
         assert_eq!(r.confusion.counts[calc][weather], 1);
         assert_eq!(r.misses.len(), 1);
         assert!(r.to_string().contains("tool-set accuracy   75.0%"));
+        assert_eq!(r.abstentions, 0);
+    }
+
+    #[test]
+    fn abstentions_are_counted_and_scored_as_no_tool() {
+        let tools = vec![spec("weather", "location")];
+        let examples = vec![
+            example("hi", vec![]),
+            example(
+                "weather in oslo",
+                vec![ToolCall::new("weather", json!({"location": "Oslo"}))],
+            ),
+        ];
+        let predictions = vec![
+            Prediction::from_result(Ok(None), 5),
+            Prediction::from_result(Ok(None), 5),
+        ];
+        let r = evaluate("test", &examples, &predictions, &tools);
+        assert_eq!(r.abstentions, 2);
+        assert_eq!(r.tool_set_accuracy, 0.5);
+        assert_eq!(r.no_tool.precision, 0.5);
+        assert!(r.to_string().contains("abstentions         2"));
+        let failed =
+            Prediction::from_result(Err(toolforge_core::RouteError::Failed("boom".into())), 5);
+        assert_eq!(failed.error.as_deref(), Some("routing failed: boom"));
+        assert!(!failed.abstained);
     }
 }

@@ -122,7 +122,10 @@ pub struct TrainConfig {
     /// Weight of the tag loss next to the tool loss.
     pub tag_loss_weight: f64,
     pub augment: Augment,
-    /// Confidence below which the router abstains (stored in the model).
+    /// Confidence below which the router abstains (stored in the model). 0 by
+    /// default: in a chain the stage threshold gates the model (and keeps its
+    /// below-threshold guess for `best_guess`), and a model used alone should
+    /// answer every query it can decode.
     pub threshold: f64,
     /// Learning-rate warm-up steps.
     pub warmup_steps: usize,
@@ -173,7 +176,7 @@ impl Default for TrainConfig {
             features: FeatureSizes::default(),
             tag_loss_weight: 1.0,
             augment: Augment::default(),
-            threshold: 0.5,
+            threshold: 0.0,
             warmup_steps: 100,
             validation_share: 0.1,
             dataset_sha256: None,
@@ -690,18 +693,7 @@ fn validate_with(
             let start = Instant::now();
             let result = decide(index, example);
             let latency_us = start.elapsed().as_micros() as u64;
-            match result {
-                Ok(decision) => Prediction {
-                    calls: decision.map(|d| d.calls).unwrap_or_default(),
-                    error: None,
-                    latency_us,
-                },
-                Err(e) => Prediction {
-                    calls: Vec::new(),
-                    error: Some(e.to_string()),
-                    latency_us,
-                },
-            }
+            Prediction::from_result(result, latency_us)
         })
         .collect();
     let report = evaluate("toolforge", examples, &predictions, tools);
