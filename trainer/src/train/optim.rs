@@ -60,8 +60,9 @@ impl SparseAdamW {
         self.config.lr = lr;
     }
 
-    /// One update from `grads`; variables without a gradient are left alone.
-    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+    /// One update from the sum of the gradient stores `grads` (one per shard of a
+    /// data-parallel batch); variables without a gradient are left alone.
+    pub fn step(&mut self, grads: &[GradStore]) -> Result<()> {
         self.step += 1;
         let c = &self.config;
         let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
@@ -71,17 +72,24 @@ impl SparseAdamW {
         let scale_v = 1.0 / (1.0 - c.beta2.powi(self.step)) as f32;
         let eps = c.eps as f32;
         for p in &mut self.params {
-            let Some(grad) = grads.get(p.var.as_tensor()) else {
+            let mut g: Option<Vec<f32>> = None;
+            for grad in grads.iter().filter_map(|s| s.get(p.var.as_tensor())) {
+                let shard: Vec<f32> = grad.flatten_all()?.to_vec1()?;
+                if shard.len() != p.theta.len() {
+                    candle_core::bail!(
+                        "gradient size {} for a parameter of {}",
+                        shard.len(),
+                        p.theta.len()
+                    );
+                }
+                match &mut g {
+                    None => g = Some(shard),
+                    Some(sum) => sum.iter_mut().zip(&shard).for_each(|(a, b)| *a += b),
+                }
+            }
+            let Some(g) = g else {
                 continue;
             };
-            let g: Vec<f32> = grad.flatten_all()?.to_vec1()?;
-            if g.len() != p.theta.len() {
-                candle_core::bail!(
-                    "gradient size {} for a parameter of {}",
-                    g.len(),
-                    p.theta.len()
-                );
-            }
             let cols = if p.sparse { p.cols } else { g.len().max(1) };
             for (row, grad_row) in g.chunks(cols).enumerate() {
                 if p.sparse && grad_row.iter().all(|x| *x == 0.0) {
@@ -146,10 +154,10 @@ mod tests {
         for _ in 0..3 {
             adamw.backward_step(&loss(&reference, &target)).unwrap();
             dense
-                .step(&loss(&mine_dense, &target).backward().unwrap())
+                .step(&[loss(&mine_dense, &target).backward().unwrap()])
                 .unwrap();
             sparse
-                .step(&loss(&mine_sparse, &target).backward().unwrap())
+                .step(&[loss(&mine_sparse, &target).backward().unwrap()])
                 .unwrap();
         }
         let a: Vec<f32> = reference
@@ -180,5 +188,51 @@ mod tests {
             assert!((x - y).abs() < 1e-5);
         }
         assert!(a[4] != 1.0, "dense AdamW decays untouched rows");
+    }
+
+    #[test]
+    fn gradient_stores_of_shards_are_summed() {
+        let device = Device::Cpu;
+        let init = Tensor::new(&[[0.5f32, -1.0], [2.0, 0.25], [1.5, 1.0]], &device).unwrap();
+        let target = Tensor::new(&[[1f32, 1.0], [0.0, 0.0], [1.0, 1.0]], &device).unwrap();
+        let whole = Var::from_tensor(&init).unwrap();
+        let sharded = Var::from_tensor(&init).unwrap();
+        let mut one = SparseAdamW::new(
+            vec![("w".into(), whole.clone())],
+            |_| true,
+            ParamsAdamW::default(),
+        )
+        .unwrap();
+        let mut two = SparseAdamW::new(
+            vec![("w".into(), sharded.clone())],
+            |_| true,
+            ParamsAdamW::default(),
+        )
+        .unwrap();
+        let rows = |v: &Var, from: usize, len: usize| {
+            let x = v.as_tensor().narrow(0, from, len).unwrap();
+            let t = target.narrow(0, from, len).unwrap();
+            (x - t).unwrap().sqr().unwrap().sum_all().unwrap()
+        };
+        for _ in 0..3 {
+            one.step(&[loss(&whole, &target).backward().unwrap()])
+                .unwrap();
+            two.step(&[
+                rows(&sharded, 0, 1).backward().unwrap(),
+                rows(&sharded, 1, 2).backward().unwrap(),
+            ])
+            .unwrap();
+        }
+        let a: Vec<f32> = whole.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = sharded
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
+        }
+        assert_ne!(a, init.flatten_all().unwrap().to_vec1::<f32>().unwrap());
     }
 }
