@@ -22,6 +22,10 @@ use crate::regex_router::text::{apply, clean, number_value, parse_number, Transf
 /// 0.924 -> 0.955): a tool head that is sure of a tool is rarely wrong about it.
 const FORCED_SPAN_MARGIN: f32 = 20.0;
 
+/// How far below `O` the `I-` logit of the next token may be for a forced span
+/// to grow over it (the margin validated for starts before it was widened).
+const FORCED_SPAN_GROWTH: f32 = 6.0;
+
 /// Tag id of "outside any argument".
 pub const TAG_O: usize = 0;
 
@@ -259,10 +263,12 @@ impl Decoder {
 
     /// Adds a span for each required argument of a chosen tool that the tags
     /// missed: the tool head is sure of the tool, so its argument is somewhere in
-    /// the query. The span starts at the free token whose `B-`/`I-` logit comes
-    /// closest to `O` (within [`FORCED_SPAN_MARGIN`]) and grows right over tokens
-    /// whose `I-` logit does too. Free-text arguments are left to the query-text
-    /// fill, and inheritable ones to a neighbouring call when several tools are chosen.
+    /// the query. Candidate spans start at free tokens in order of how close their
+    /// `B-`/`I-` logit comes to `O` (within [`FORCED_SPAN_MARGIN`]) and grow right
+    /// over tokens whose `I-` logit is within [`FORCED_SPAN_GROWTH`]; the first whose text converts (not
+    /// punctuation, not a non-number for a number) is taken. Free-text arguments
+    /// are left to the query-text fill, and an inheritable one to the neighbouring
+    /// call that has it when several tools are chosen.
     fn force_required(
         &self,
         spans: &mut Vec<Span>,
@@ -278,40 +284,56 @@ impl Decoder {
             let Some(spec) = context.tool(&tool.name) else {
                 continue;
             };
+            let schema_of = |argument: &str| {
+                spec.parameters
+                    .get("properties")
+                    .and_then(|p| p.get(argument))
+            };
             for &s in &tool.slots {
                 let rule = &self.slots[s];
+                let inherited = chosen.len() > 1
+                    && tool.inherit.contains(&rule.argument)
+                    && spans
+                        .iter()
+                        .any(|span| self.slots[span.slot].argument == rule.argument);
                 let skip = rule.default.is_some()
                     || matches!(rule.transform, Transform::Keep | Transform::Expression)
                     || !is_required(spec, &rule.argument)
-                    || (chosen.len() > 1 && tool.inherit.contains(&rule.argument))
+                    || inherited
                     || spans.iter().any(|span| span.slot == s);
                 if skip {
                     continue;
                 }
                 let free = |i: &usize| !spans.iter().any(|sp| (sp.start..=sp.end).contains(i));
-                let best = (0..scored.tokens.len())
+                let mut candidates: Vec<(usize, f32)> = (0..scored.tokens.len())
                     .filter(free)
                     .filter_map(|i| {
                         let m = margin(i, tag_begin(s))?.max(margin(i, tag_inside(s))?);
                         Some((i, m))
                     })
                     .filter(|&(_, m)| m > -FORCED_SPAN_MARGIN)
-                    .max_by(|a, b| a.1.total_cmp(&b.1));
-                let Some((start, _)) = best else {
-                    continue;
-                };
-                let mut end = start;
-                while end + 1 < scored.tokens.len()
-                    && free(&(end + 1))
-                    && margin(end + 1, tag_inside(s)).is_some_and(|m| m > -FORCED_SPAN_MARGIN)
-                {
-                    end += 1;
-                }
-                spans.push(Span {
-                    slot: s,
-                    start,
-                    end,
+                    .collect();
+                candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
+                let schema = schema_of(&rule.argument);
+                let forced = candidates.iter().find_map(|&(start, _)| {
+                    let mut end = start;
+                    while end + 1 < scored.tokens.len()
+                        && free(&(end + 1))
+                        && margin(end + 1, tag_inside(s)).is_some_and(|m| m > -FORCED_SPAN_GROWTH)
+                    {
+                        end += 1;
+                    }
+                    let span = Span {
+                        slot: s,
+                        start,
+                        end,
+                    };
+                    let text = span_text(scored, &span, rule.transform);
+                    convert(text, rule.transform, schema).map(|_| span)
                 });
+                if let Some(span) = forced {
+                    spans.push(span);
+                }
             }
         }
     }
@@ -780,6 +802,37 @@ mod tests {
             .decode(&scored, &RouteContext::new(specs()))
             .unwrap();
         assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].arguments["location"], "San Jose");
+    }
+
+    #[test]
+    fn a_forced_span_must_convert() {
+        let (decoder, config) = decoder();
+        let query = "weather for the city of san jose ?";
+        let tokens = tokenize(query, MAX_TOKENS);
+        assert_eq!(tokens.len(), 8);
+        let n = config.tag_count();
+        let location = config
+            .slots
+            .iter()
+            .position(|s| s.key() == "weather.location")
+            .unwrap();
+        // The question mark is the closest to a location, but names no place.
+        let mut logits = tags(&config, &vec![None; tokens.len()]);
+        logits.iter_mut().for_each(|l| *l *= 8.0);
+        logits[7 * n + tag_begin(location)] = 7.0;
+        logits[5 * n + tag_begin(location)] = 5.0;
+        logits[6 * n + tag_inside(location)] = 4.0;
+        let scored = Scored {
+            query,
+            tokens: &tokens,
+            truncated: false,
+            tool_probs: &[0.9, 0.1, 0.1, 0.1],
+            tag_logits: &logits,
+        };
+        let calls = decoder
+            .decode(&scored, &RouteContext::new(specs()))
+            .unwrap();
         assert_eq!(calls[0].arguments["location"], "San Jose");
     }
 
