@@ -90,6 +90,56 @@ fn data_build_is_reproducible_and_exports_parse_back() {
 }
 
 #[test]
+fn hand_written_training_files_leave_the_test_split_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let build = |out: &Path, extra: Option<&Path>| {
+        let mut args = vec![
+            "data",
+            "build",
+            "--count",
+            "400",
+            "--seed",
+            "11",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(extra) = extra {
+            args.extend(["--extra-train", extra.to_str().unwrap()]);
+        }
+        let output = toolforge(&args, &log);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        std::fs::read_to_string(out.join("test.jsonl")).unwrap()
+    };
+    let plain = dir.path().join("plain");
+    let test_before = build(&plain, None);
+
+    // A hand-written file that repeats some generated queries word for word
+    // (the filter keeps the generated ones) and adds a new one.
+    let train = std::fs::read_to_string(plain.join("train.jsonl")).unwrap();
+    let mut extra = String::new();
+    for line in train.lines().take(5) {
+        let mut example: Value = serde_json::from_str(line).unwrap();
+        example["source"] = "handwritten-train".into();
+        example["meta"] = serde_json::json!({"author": "test"});
+        extra.push_str(&format!("{example}\n"));
+    }
+    extra.push_str(
+        r#"{"query": "uh could you check if the ferry to bornholm runs on sundays", "calls": [{"tool": "web_search", "arguments": {"query": "ferry to bornholm runs on sundays"}}], "source": "handwritten-train", "meta": {"author": "test"}}"#,
+    );
+    extra.push('\n');
+    let extra_path = dir.path().join("extra.jsonl");
+    std::fs::write(&extra_path, extra).unwrap();
+
+    let with_extra = dir.path().join("with_extra");
+    let test_after = build(&with_extra, Some(&extra_path));
+    assert_eq!(test_before, test_after, "the test split moved");
+    let train_after = std::fs::read_to_string(with_extra.join("train.jsonl")).unwrap()
+        + &std::fs::read_to_string(with_extra.join("validation.jsonl")).unwrap();
+    assert!(train_after.contains("ferry to bornholm"));
+}
+
+#[test]
 fn feedback_is_appended_for_known_runs_only() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("runs.jsonl");

@@ -562,10 +562,17 @@ fn build(config: &AgentConfig, args: BuildArgs) -> anyhow::Result<()> {
     for extra in &args.extra {
         candidates.extend(read_candidates(extra)?.0);
     }
-    let mut train_only: HashSet<String> = HashSet::new();
+    // Train-only examples are known by query, source and meta together: a
+    // generated example whose query a hand-written one repeats (the filter keeps
+    // the generated one) stays in the pool the test split is drawn from, so adding
+    // hand-written files never reshuffles the test split.
+    let origin = |query: &str, source: &str, meta: &Value| {
+        (query.to_string(), source.to_string(), meta.to_string())
+    };
+    let mut train_only: HashSet<(String, String, String)> = HashSet::new();
     for extra in &args.extra_train {
         let more = read_candidates(extra)?.0;
-        train_only.extend(more.iter().map(|c| c.query.clone()));
+        train_only.extend(more.iter().map(|c| origin(&c.query, &c.source, &c.meta)));
         candidates.extend(more);
     }
     let filter_config =
@@ -574,7 +581,7 @@ fn build(config: &AgentConfig, args: BuildArgs) -> anyhow::Result<()> {
     println!("{report}");
     let splits = split::split_train_only(
         examples,
-        |e| train_only.contains(&e.query),
+        |e| train_only.contains(&origin(&e.query, &e.source, &e.meta)),
         &SplitConfig::default(),
     );
     let command: Vec<String> = std::env::args().collect();
