@@ -16,6 +16,22 @@ fn toolforge(args: &[&str], log: &Path) -> Output {
         .expect("run toolforge")
 }
 
+/// `toolforge data build` of 400 generated examples, seed 11, into `out`, with `more` arguments.
+fn build_data(out: &Path, more: &[&str], log: &Path) -> Output {
+    let mut args = vec![
+        "data",
+        "build",
+        "--count",
+        "400",
+        "--seed",
+        "11",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(more);
+    toolforge(&args, log)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -28,21 +44,7 @@ fn data_build_is_reproducible_and_exports_parse_back() {
     let mut hashes = Vec::new();
     for run in ["a", "b"] {
         let out = dir.path().join(run);
-        let output = toolforge(
-            &[
-                "data",
-                "build",
-                "--count",
-                "400",
-                "--seed",
-                "11",
-                "--out",
-                out.to_str().unwrap(),
-                "--eval",
-                eval.to_str().unwrap(),
-            ],
-            &log,
-        );
+        let output = build_data(&out, &["--eval", eval.to_str().unwrap()], &log);
         assert!(output.status.success(), "{}", text(&output.stderr));
         let manifest: Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
@@ -94,20 +96,11 @@ fn hand_written_training_files_leave_the_test_split_alone() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("runs.jsonl");
     let build = |out: &Path, extra: Option<&Path>| {
-        let mut args = vec![
-            "data",
-            "build",
-            "--count",
-            "400",
-            "--seed",
-            "11",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        if let Some(extra) = extra {
-            args.extend(["--extra-train", extra.to_str().unwrap()]);
-        }
-        let output = toolforge(&args, &log);
+        let more = match extra {
+            Some(extra) => vec!["--extra-train", extra.to_str().unwrap()],
+            None => Vec::new(),
+        };
+        let output = build_data(out, &more, &log);
         assert!(output.status.success(), "{}", text(&output.stderr));
         std::fs::read_to_string(out.join("test.jsonl")).unwrap()
     };

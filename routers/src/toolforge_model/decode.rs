@@ -775,10 +775,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_missed_required_argument_is_taken_from_its_closest_tokens() {
+    /// Decodes `query` as a sure weather query whose every token is surely `O`
+    /// (logit 8), except the `hints`: (token, `B-` or else `I-`, location logit).
+    fn weather_with_weak_location(query: &str, hints: &[(usize, bool, f32)]) -> Vec<ToolCall> {
         let (decoder, config) = decoder();
-        let query = "weather for the city of san jose";
         let tokens = tokenize(query, MAX_TOKENS);
         let n = config.tag_count();
         let location = config
@@ -786,11 +786,16 @@ mod tests {
             .iter()
             .position(|s| s.key() == "weather.location")
             .unwrap();
-        // Every token is `O`, but "san jose" much less surely so, as a location.
         let mut logits = tags(&config, &vec![None; tokens.len()]);
         logits.iter_mut().for_each(|l| *l *= 8.0);
-        logits[5 * n + tag_begin(location)] = 5.0;
-        logits[6 * n + tag_inside(location)] = 4.0;
+        for &(token, begin, logit) in hints {
+            let tag = if begin {
+                tag_begin(location)
+            } else {
+                tag_inside(location)
+            };
+            logits[token * n + tag] = logit;
+        }
         let scored = Scored {
             query,
             tokens: &tokens,
@@ -798,41 +803,29 @@ mod tests {
             tool_probs: &[0.9, 0.1, 0.1, 0.1],
             tag_logits: &logits,
         };
-        let calls = decoder
+        decoder
             .decode(&scored, &RouteContext::new(specs()))
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn a_missed_required_argument_is_taken_from_its_closest_tokens() {
+        // "san jose" is much less surely `O` than the rest, as a location.
+        let calls = weather_with_weak_location(
+            "weather for the city of san jose",
+            &[(5, true, 5.0), (6, false, 4.0)],
+        );
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].arguments["location"], "San Jose");
     }
 
     #[test]
     fn a_forced_span_must_convert() {
-        let (decoder, config) = decoder();
-        let query = "weather for the city of san jose ?";
-        let tokens = tokenize(query, MAX_TOKENS);
-        assert_eq!(tokens.len(), 8);
-        let n = config.tag_count();
-        let location = config
-            .slots
-            .iter()
-            .position(|s| s.key() == "weather.location")
-            .unwrap();
-        // The question mark is the closest to a location, but names no place.
-        let mut logits = tags(&config, &vec![None; tokens.len()]);
-        logits.iter_mut().for_each(|l| *l *= 8.0);
-        logits[7 * n + tag_begin(location)] = 7.0;
-        logits[5 * n + tag_begin(location)] = 5.0;
-        logits[6 * n + tag_inside(location)] = 4.0;
-        let scored = Scored {
-            query,
-            tokens: &tokens,
-            truncated: false,
-            tool_probs: &[0.9, 0.1, 0.1, 0.1],
-            tag_logits: &logits,
-        };
-        let calls = decoder
-            .decode(&scored, &RouteContext::new(specs()))
-            .unwrap();
+        // The question mark (token 7) is the closest to a location, but names no place.
+        let calls = weather_with_weak_location(
+            "weather for the city of san jose ?",
+            &[(7, true, 7.0), (5, true, 5.0), (6, false, 4.0)],
+        );
         assert_eq!(calls[0].arguments["location"], "San Jose");
     }
 

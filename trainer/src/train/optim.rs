@@ -120,6 +120,10 @@ mod tests {
     use candle_core::Device;
     use candle_nn::{AdamW, Optimizer};
 
+    fn values(x: &Var) -> Vec<f32> {
+        x.as_tensor().flatten_all().unwrap().to_vec1().unwrap()
+    }
+
     fn loss(x: &Var, target: &Tensor) -> Tensor {
         (x.as_tensor() - target)
             .unwrap()
@@ -160,29 +164,14 @@ mod tests {
                 .step(&[loss(&mine_sparse, &target).backward().unwrap()])
                 .unwrap();
         }
-        let a: Vec<f32> = reference
-            .as_tensor()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let b: Vec<f32> = mine_dense
-            .as_tensor()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let a = values(&reference);
+        let b = values(&mine_dense);
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
         }
         // Row 2 is already at its target: zero gradient, so the sparse optimizer
         // leaves it (and its weight decay) alone, while the others move as in AdamW.
-        let s: Vec<f32> = mine_sparse
-            .as_tensor()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let s = values(&mine_sparse);
         assert_eq!(&s[4..], &[1.0, 1.0]);
         for (x, y) in a[..4].iter().zip(&s[..4]) {
             assert!((x - y).abs() < 1e-5);
@@ -223,13 +212,8 @@ mod tests {
             ])
             .unwrap();
         }
-        let a: Vec<f32> = whole.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
-        let b: Vec<f32> = sharded
-            .as_tensor()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let a = values(&whole);
+        let b = values(&sharded);
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
         }
