@@ -57,6 +57,9 @@ pub struct TrainArgs {
     /// Wall-time budget of the epoch loop in minutes: no epoch starts that would end past it.
     #[arg(long)]
     pub max_minutes: Option<f64>,
+    /// Weight of the tool loss on examples that call no tool (default 2; 1 = like any other).
+    #[arg(long)]
+    pub no_tool_weight: Option<f64>,
 }
 
 impl TrainArgs {
@@ -99,6 +102,9 @@ impl TrainArgs {
             config.encoder_lr = lr;
         }
         config.max_train_seconds = self.max_minutes.map(|m| m * 60.0);
+        if let Some(weight) = self.no_tool_weight {
+            config.no_tool_weight = weight;
+        }
         config
     }
 }

@@ -274,7 +274,7 @@ impl Trainable {
         let out = self
             .heads
             .forward(&states, &batch.pieces, Some(&mut self.dropout))?;
-        let tool_loss = bce_with_logits(&out.tool_logits, &batch.tools)?;
+        let tool_loss = super::tool_loss(&out.tool_logits, &batch.tools, config.no_tool_weight)?;
         let flat = out.tag_logits.flatten_to(1)?;
         let log_probs = candle_nn::ops::log_softmax(&flat, D::Minus1)?;
         let picked = log_probs.gather(&batch.tags.unsqueeze(1)?, 1)?.squeeze(1)?;

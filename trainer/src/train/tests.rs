@@ -132,6 +132,29 @@ fn fits_a_temperature() {
     assert!(fit_temperature(&logits, &gold) > 1.0);
 }
 
+#[test]
+fn tool_loss_weights_the_rows_that_call_no_tool() {
+    let device = Device::Cpu;
+    let logits = Tensor::new(&[[2.0f32, -1.0], [0.5, 1.5]], &device).unwrap();
+    let targets = Tensor::new(&[[1.0f32, 0.0], [0.0, 0.0]], &device).unwrap();
+    let bce = |x: f32, y: f32| x.max(0.0) - x * y + (1.0 + (-x.abs()).exp()).ln();
+    let (tool_row, no_tool_row) = (
+        bce(2.0, 1.0) + bce(-1.0, 0.0),
+        bce(0.5, 0.0) + bce(1.5, 0.0),
+    );
+    for weight in [1.0, 3.0] {
+        let loss = tool_loss(&logits, &targets, weight)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let expected = (tool_row + weight as f32 * no_tool_row) / 4.0;
+        assert!(
+            (loss - expected).abs() < 1e-6,
+            "weight {weight}: {loss} vs {expected}"
+        );
+    }
+}
+
 fn ex(query: &str, calls: Vec<ToolCall>) -> Example {
     Example {
         query: query.to_string(),
