@@ -17,6 +17,7 @@
 pub mod decode;
 pub mod features;
 pub mod files;
+mod fused;
 pub mod infer;
 pub mod minilm;
 pub mod network;

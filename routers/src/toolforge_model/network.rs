@@ -14,6 +14,7 @@ use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use super::features::Features;
+use super::fused;
 
 /// Shape and sizes of the network, saved in `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -554,7 +555,8 @@ impl Network {
             .index_select(&batch.shape_ids.flatten_all()?, 0)?
             .reshape((b, t, d))?;
         let pos = self.pos_emb.narrow(0, 0, t)?;
-        let mut x = ((words + ngrams)? + shapes)?.broadcast_add(&pos)?;
+        let x = ((words + ngrams)? + shapes)?;
+        let mut x = fused::add_bias(&x, &pos)?;
         if let Some(drop) = dropout.as_deref_mut() {
             x = drop.apply(&x)?;
         }
@@ -576,7 +578,7 @@ impl Network {
             }
             x = (x + a)?;
             let h = norm(&x, &layer.ln2, train)?;
-            let mut f = linear(&linear(&h, &layer.ff_in)?.gelu()?, &layer.ff_out)?;
+            let mut f = linear(&fused::gelu(&linear(&h, &layer.ff_in)?)?, &layer.ff_out)?;
             if let Some(drop) = dropout.as_deref_mut() {
                 f = drop.apply(&f)?;
             }
@@ -645,27 +647,19 @@ fn linear(x: &Tensor, l: &Linear) -> Result<Tensor> {
     };
     let rows: usize = lead.iter().product();
     let out = l.weight.dim(0)?;
-    let y = x
-        .reshape((rows, last))?
-        .matmul(&l.weight.t()?)?
-        .broadcast_add(&l.bias)?;
+    let y = fused::add_bias(&x.reshape((rows, last))?.matmul(&l.weight.t()?)?, &l.bias)?;
     let mut shape = lead;
     shape.push(out);
     y.reshape(shape)
 }
 
-/// Layer norm over the last dimension: fused for inference, broadcast ops for training.
+/// Layer norm over the last dimension: candle's kernel for inference, the
+/// differentiable fused op ([`fused::layer_norm`]) for training.
 fn norm(x: &Tensor, n: &Norm, train: bool) -> Result<Tensor> {
     if !train {
         return candle_nn::ops::layer_norm(&x.contiguous()?, &n.weight, &n.bias, LN_EPS as f32);
     }
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let centered = x.broadcast_sub(&mean)?;
-    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-    centered
-        .broadcast_div(&(var + LN_EPS)?.sqrt()?)?
-        .broadcast_mul(&n.weight)?
-        .broadcast_add(&n.bias)
+    fused::layer_norm(x, &n.weight, &n.bias, LN_EPS)
 }
 
 /// A `VarBuilder` over `varmap` for training.
