@@ -44,10 +44,19 @@ fn eval_files() -> Vec<PathBuf> {
     jsonl_files(&workspace().join("tests/fixtures"), "handwritten_eval")
 }
 
-/// Filters one file and fails with every rejection spelled out.
-fn assert_all_kept(path: &Path, examples: Vec<Example>, config: &FilterConfig) {
+/// Filters each file on its own (at least `min_files` of them) and fails with
+/// every rejection spelled out.
+fn assert_all_lines_pass(files: Vec<PathBuf>, min_files: usize) {
+    assert!(files.len() >= min_files, "found {files:?}");
+    for path in files {
+        let examples = read_examples(&path).unwrap();
+        assert_all_kept(&path, examples);
+    }
+}
+
+fn assert_all_kept(path: &Path, examples: Vec<Example>) {
     let input = examples.len();
-    let (kept, report) = filter_examples(examples, &tools(), config);
+    let (kept, report) = filter_examples(examples, &tools(), &FilterConfig::default());
     assert!(input > 0, "{} is empty", path.display());
     assert_eq!(
         kept.len(),
@@ -61,22 +70,12 @@ fn assert_all_kept(path: &Path, examples: Vec<Example>, config: &FilterConfig) {
 
 #[test]
 fn evaluation_sets_are_valid_against_the_tool_schemas() {
-    let files = eval_files();
-    assert!(files.len() >= 4, "found {files:?}");
-    for path in files {
-        let examples = read_examples(&path).unwrap();
-        assert_all_kept(&path, examples, &FilterConfig::default());
-    }
+    assert_all_lines_pass(eval_files(), 4);
 }
 
 #[test]
 fn handwritten_training_files_are_valid_against_the_tool_schemas() {
-    let files = training_files();
-    assert!(files.len() >= 7, "found {files:?}");
-    for path in files {
-        let examples = read_examples(&path).unwrap();
-        assert_all_kept(&path, examples, &FilterConfig::default());
-    }
+    assert_all_lines_pass(training_files(), 7);
 }
 
 #[test]

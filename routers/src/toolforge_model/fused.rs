@@ -239,6 +239,21 @@ mod tests {
         }
     }
 
+    /// Values of `fused` and `reference` agree, and so do the gradients of the
+    /// same weighted sum of each with respect to every variable in `vars`.
+    fn assert_same_values_and_gradients(fused: &Tensor, reference: &Tensor, vars: &[(&str, &Var)]) {
+        assert_close(fused, reference, "values");
+        let g_fused = loss(fused).backward().unwrap();
+        let g_ref = loss(reference).backward().unwrap();
+        for (name, v) in vars {
+            assert_close(
+                g_fused.get(v.as_tensor()).unwrap(),
+                g_ref.get(v.as_tensor()).unwrap(),
+                name,
+            );
+        }
+    }
+
     /// A weighted sum of the output, so every gradient entry differs.
     fn loss(y: &Tensor) -> Tensor {
         let n = y.elem_count();
@@ -264,16 +279,11 @@ mod tests {
             .unwrap()
             .broadcast_add(b.as_tensor())
             .unwrap();
-        assert_close(&fused, &reference, "values");
-        let g_fused = loss(&fused).backward().unwrap();
-        let g_ref = loss(&reference).backward().unwrap();
-        for (name, v) in [("x", &x), ("weight", &w), ("bias", &b)] {
-            assert_close(
-                g_fused.get(v.as_tensor()).unwrap(),
-                g_ref.get(v.as_tensor()).unwrap(),
-                name,
-            );
-        }
+        assert_same_values_and_gradients(
+            &fused,
+            &reference,
+            &[("x", &x), ("weight", &w), ("bias", &b)],
+        );
     }
 
     #[test]
@@ -281,14 +291,7 @@ mod tests {
         let x = var(&pseudo_random(40, 4), &[5, 8]);
         let fused = gelu(x.as_tensor()).unwrap();
         let reference = x.as_tensor().gelu().unwrap();
-        assert_close(&fused, &reference, "values");
-        let g_fused = loss(&fused).backward().unwrap();
-        let g_ref = loss(&reference).backward().unwrap();
-        assert_close(
-            g_fused.get(x.as_tensor()).unwrap(),
-            g_ref.get(x.as_tensor()).unwrap(),
-            "x",
-        );
+        assert_same_values_and_gradients(&fused, &reference, &[("x", &x)]);
     }
 
     #[test]
@@ -297,16 +300,7 @@ mod tests {
         let b = var(&pseudo_random(4, 6), &[4]);
         let fused = add_bias(x.as_tensor(), b.as_tensor()).unwrap();
         let reference = x.as_tensor().broadcast_add(b.as_tensor()).unwrap();
-        assert_close(&fused, &reference, "values");
-        let g_fused = loss(&fused).backward().unwrap();
-        let g_ref = loss(&reference).backward().unwrap();
-        for (name, v) in [("x", &x), ("bias", &b)] {
-            assert_close(
-                g_fused.get(v.as_tensor()).unwrap(),
-                g_ref.get(v.as_tensor()).unwrap(),
-                name,
-            );
-        }
+        assert_same_values_and_gradients(&fused, &reference, &[("x", &x), ("bias", &b)]);
     }
 
     #[test]
