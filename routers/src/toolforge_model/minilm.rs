@@ -7,8 +7,9 @@
 //! (`encoder_top.safetensors`, only those layers' tensors), `config.json` (with
 //! a pointer to the encoder directory), `tools.json` and `manifest.json`; the
 //! encoder is fetched separately by `scripts/fetch-minilm.sh`, and at load time
-//! the tuned tensors replace the pretrained ones of the same name, so routing
-//! always runs candle-transformers' `BertModel`.
+//! the tuned tensors replace the pretrained ones of the same name. Routing runs
+//! [`super::bert::Bert`], the computation of candle-transformers' `BertModel`
+//! laid out for fast single-query inference.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ use candle_core::{DType, Device, Result, Shape, Tensor, Var, D};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder, VarMap};
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+
+use super::bert::Bert;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toolforge_core::ToolSpec;
@@ -78,7 +81,7 @@ pub struct Encoder {
     /// Prefix of the encoder's tensor names (`""`, `"bert."`, ...).
     prefix: String,
     wordpiece: WordPiece,
-    bert: BertModel,
+    bert: Bert,
     device: Device,
 }
 
@@ -245,7 +248,11 @@ impl Encoder {
             DType::F32,
             device.clone(),
         );
-        let bert = BertModel::load(vb, &bert_config).map_err(|e| invalid(ENCODER_WEIGHTS, e))?;
+        let vb = match prefix.strip_suffix('.') {
+            Some(outer) => vb.pp(outer),
+            None => vb,
+        };
+        let bert = Bert::load(vb, &bert_config).map_err(|e| invalid(ENCODER_WEIGHTS, e))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             config,
@@ -361,7 +368,7 @@ impl Encoder {
         let ids = Tensor::from_vec(ids, shape, &self.device)?;
         let mask = Tensor::from_vec(mask, shape, &self.device)?;
         let types = ids.zeros_like()?;
-        let states = self.bert.forward(&ids, &types, Some(&mask))?;
+        let states = self.bert.forward(&ids, &types, &mask)?;
         encoded
             .into_iter()
             .enumerate()

@@ -14,6 +14,7 @@
 //! product over tools of `p` (chosen) or `1 - p` (not chosen) under
 //! temperature-scaled sigmoids; below the model's threshold the router abstains.
 
+mod bert;
 pub mod decode;
 pub mod features;
 pub mod files;

@@ -1,0 +1,245 @@
+//! Inference forward pass of a BERT encoder for the `minilm` backbone: the
+//! computation of candle-transformers' `BertModel` (same weights, same names,
+//! same results to rounding), laid out for one short query on one thread.
+//! `BertModel` multiplies activations by each weight's transpose, which makes
+//! gemm repack the whole weight with strided loads on every call, half of a
+//! query's time; here each weight is the left operand (`W · xᵀ`), read row by
+//! row in place, and the query, key and value projections are one matmul.
+
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{Config, HiddenAct};
+
+/// A dense layer as BERT stores it: `weight` is `out x in`.
+#[derive(Debug, Clone)]
+struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    fn load(vb: &VarBuilder, inputs: usize, outputs: usize) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get((outputs, inputs), "weight")?,
+            bias: vb.get(outputs, "bias")?,
+        })
+    }
+
+    /// Stacks the outputs of `parts` (all with the same inputs) into one layer.
+    fn stacked(parts: &[Dense]) -> Result<Self> {
+        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
+        let biases: Vec<&Tensor> = parts.iter().map(|p| &p.bias).collect();
+        Ok(Self {
+            weight: Tensor::cat(&weights, 0)?,
+            bias: Tensor::cat(&biases, 0)?,
+        })
+    }
+
+    /// `rows x in` to `rows x out`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.weight.matmul(&x.t()?)?.t()?.broadcast_add(&self.bias)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Norm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl Norm {
+    fn load(vb: &VarBuilder, size: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(size, "weight")?,
+            bias: vb.get(size, "bias")?,
+            eps,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        super::fused::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    /// Query, key and value projections stacked (`3 hidden x hidden`).
+    qkv: Dense,
+    attention_out: Dense,
+    attention_norm: Norm,
+    intermediate: Dense,
+    output: Dense,
+    output_norm: Norm,
+}
+
+impl Layer {
+    fn load(vb: &VarBuilder, config: &Config) -> Result<Self> {
+        let (hidden, inner, eps) = (
+            config.hidden_size,
+            config.intermediate_size,
+            config.layer_norm_eps,
+        );
+        let attention = vb.pp("attention");
+        let projection = |name: &str| Dense::load(&attention.pp("self").pp(name), hidden, hidden);
+        Ok(Self {
+            qkv: Dense::stacked(&[
+                projection("query")?,
+                projection("key")?,
+                projection("value")?,
+            ])?,
+            attention_out: Dense::load(&attention.pp("output").pp("dense"), hidden, hidden)?,
+            attention_norm: Norm::load(&attention.pp("output").pp("LayerNorm"), hidden, eps)?,
+            intermediate: Dense::load(&vb.pp("intermediate").pp("dense"), hidden, inner)?,
+            output: Dense::load(&vb.pp("output").pp("dense"), inner, hidden)?,
+            output_norm: Norm::load(&vb.pp("output").pp("LayerNorm"), hidden, eps)?,
+        })
+    }
+}
+
+/// A BERT encoder (embeddings and layers) for inference.
+#[derive(Debug, Clone)]
+pub struct Bert {
+    words: Tensor,
+    positions: Tensor,
+    types: Tensor,
+    embedding_norm: Norm,
+    layers: Vec<Layer>,
+    heads: usize,
+    activation: HiddenAct,
+}
+
+impl Bert {
+    /// Loads the encoder from `vb`, which points where the weights file has
+    /// `embeddings.*` and `encoder.layer.*` (after any `bert.` prefix).
+    pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+        let hidden = config.hidden_size;
+        if config.num_attention_heads == 0 || !hidden.is_multiple_of(config.num_attention_heads) {
+            candle_core::bail!(
+                "hidden size {hidden} is not a multiple of {} attention heads",
+                config.num_attention_heads
+            );
+        }
+        let embeddings = vb.pp("embeddings");
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| Layer::load(&vb.pp(format!("encoder.layer.{i}")), config))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            words: embeddings.get((config.vocab_size, hidden), "word_embeddings.weight")?,
+            positions: embeddings.get(
+                (config.max_position_embeddings, hidden),
+                "position_embeddings.weight",
+            )?,
+            types: embeddings.get(
+                (config.type_vocab_size, hidden),
+                "token_type_embeddings.weight",
+            )?,
+            embedding_norm: Norm::load(&embeddings.pp("LayerNorm"), hidden, config.layer_norm_eps)?,
+            layers,
+            heads: config.num_attention_heads,
+            activation: config.hidden_act,
+        })
+    }
+
+    /// Last hidden states (`batch x len x hidden`) of `ids` and `token_types`
+    /// (`batch x len`) with `mask` (`batch x len`, 1 for real positions, 0 for
+    /// padding), as `BertModel::forward` computes them.
+    pub fn forward(&self, ids: &Tensor, token_types: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (batch, len) = ids.dims2()?;
+        let hidden = self.words.dim(1)?;
+        let rows = batch * len;
+        let lookup = |table: &Tensor, ids: &Tensor| table.index_select(&ids.flatten_all()?, 0);
+        let embedded = (lookup(&self.words, ids)? + lookup(&self.types, token_types)?)?
+            .reshape((batch, len, hidden))?
+            .broadcast_add(&self.positions.narrow(0, 0, len)?)?
+            .reshape((rows, hidden))?;
+        let mut x = self.embedding_norm.forward(&embedded)?;
+        // BertModel's extended mask: 0 for real keys, f32::MIN for padding.
+        let mask = mask.to_dtype(candle_core::DType::F32)?;
+        let mask =
+            ((mask.ones_like()? - mask)? * f64::from(f32::MIN))?.reshape((batch, 1, 1, len))?;
+        let head_dim = hidden / self.heads;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        for layer in &self.layers {
+            let qkv = layer.qkv.forward(&x)?;
+            let split = |part: usize| {
+                qkv.narrow(1, part * hidden, hidden)?
+                    .reshape((batch, len, self.heads, head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+            let probs = candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?;
+            let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((rows, hidden))?;
+            let attended = layer
+                .attention_norm
+                .forward(&(layer.attention_out.forward(&context)? + &x)?)?;
+            let inner = layer.intermediate.forward(&attended)?;
+            let inner = match self.activation {
+                HiddenAct::Gelu => inner.gelu_erf()?,
+                HiddenAct::GeluApproximate => inner.gelu()?,
+                HiddenAct::Relu => inner.relu()?,
+            };
+            x = layer
+                .output_norm
+                .forward(&(layer.output.forward(&inner)? + &attended)?)?;
+        }
+        x.reshape((batch, len, hidden))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+    use candle_transformers::models::bert::BertModel;
+
+    use super::*;
+
+    fn config() -> Config {
+        serde_json::from_value(serde_json::json!({
+            "vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "intermediate_size": 32, "hidden_act": "gelu",
+            "hidden_dropout_prob": 0.1, "max_position_embeddings": 24,
+            "type_vocab_size": 2, "initializer_range": 0.02, "layer_norm_eps": 1e-12,
+            "pad_token_id": 0, "classifier_dropout": null, "model_type": "bert"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn computes_candle_transformers_bert() {
+        let config = config();
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let reference = BertModel::load(vb.clone(), &config).unwrap();
+        // Layer norms start at the identity; give them values of their own.
+        for (name, var) in varmap.data().lock().unwrap().iter() {
+            if name.contains("LayerNorm") {
+                let noise = Tensor::randn(0f32, 0.5, var.shape(), &Device::Cpu).unwrap();
+                var.set(&(var.as_tensor() + noise).unwrap()).unwrap();
+            }
+        }
+        let ours = Bert::load(vb, &config).unwrap();
+        let ids = Tensor::new(
+            &[[2u32, 17, 33, 4, 0, 0], [5, 9, 41, 12, 48, 3]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let types = ids.zeros_like().unwrap();
+        let mask = Tensor::new(&[[1u32, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], &Device::Cpu).unwrap();
+        let want = reference.forward(&ids, &types, Some(&mask)).unwrap();
+        let got = ours.forward(&ids, &types, &mask).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        let worst = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(worst < 1e-4, "differs from BertModel by {worst}");
+    }
+}
