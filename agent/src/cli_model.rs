@@ -57,7 +57,7 @@ pub struct TrainArgs {
     /// Wall-time budget of the epoch loop in minutes: no epoch starts that would end past it.
     #[arg(long)]
     pub max_minutes: Option<f64>,
-    /// Weight of the tool loss on examples that call no tool (default 2; 1 = like any other).
+    /// Weight of the tool loss on examples that call no tool (default 3; 1 = like any other).
     #[arg(long)]
     pub no_tool_weight: Option<f64>,
 }

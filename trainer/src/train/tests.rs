@@ -519,3 +519,12 @@ fn tiny_minilm_run_with_a_tuned_top_layer_is_served_by_the_router() {
 fn tiny_minilm_run_tuning_every_layer_is_served_by_the_router() {
     tiny_minilm_run(2);
 }
+
+#[test]
+fn selection_weighs_accuracy_and_argument_f1() {
+    assert!(improves_on(None, 0.5, 0.5));
+    assert!(improves_on(Some((0.92, 0.88)), 0.91, 0.90));
+    assert!(!improves_on(Some((0.92, 0.88)), 0.93, 0.86));
+    assert!(improves_on(Some((0.92, 0.88)), 0.93, 0.87));
+    assert!(!improves_on(Some((0.92, 0.88)), 0.91, 0.89));
+}
