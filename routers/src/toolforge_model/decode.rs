@@ -438,7 +438,9 @@ impl Decoder {
     }
 }
 
-/// The text of a span in the original query. A text argument that runs to the
+/// The text of a span in the original query, widened to whole words where it
+/// starts or ends inside a run of letters (a wordpiece model may tag only some
+/// pieces of a word: `teraby` of `terabytes`). A text argument that runs to the
 /// last token read of a truncated query takes the rest of the query too.
 fn span_text<'a>(scored: &Scored<'a>, span: &Span, transform: Transform) -> &'a str {
     let (Some(first), Some(last)) = (scored.tokens.get(span.start), scored.tokens.get(span.end))
@@ -453,7 +455,35 @@ fn span_text<'a>(scored: &Scored<'a>, span: &Span, transform: Transform) -> &'a 
     } else {
         last.end
     };
-    scored.query.get(first.start..end).unwrap_or("")
+    let (start, end) = whole_words(scored.query, first.start, end);
+    scored.query.get(start..end).unwrap_or("")
+}
+
+/// Moves `start` back and `end` forward while each sits between two letters.
+fn whole_words(text: &str, mut start: usize, mut end: usize) -> (usize, usize) {
+    let letter_before = |i: usize| {
+        text.get(..i)
+            .and_then(|t| t.chars().next_back())
+            .filter(|c| c.is_alphabetic())
+    };
+    let letter_at = |i: usize| {
+        text.get(i..)
+            .and_then(|t| t.chars().next())
+            .filter(|c| c.is_alphabetic())
+    };
+    while letter_at(start).is_some() {
+        match letter_before(start) {
+            Some(c) => start -= c.len_utf8(),
+            None => break,
+        }
+    }
+    while letter_before(end).is_some() {
+        match letter_at(end) {
+            Some(c) => end += c.len_utf8(),
+            None => break,
+        }
+    }
+    (start, end)
 }
 
 /// The argument value a span of text decodes to, for a slot with the transform
@@ -502,6 +532,31 @@ fn conform(spec: &ToolSpec, mut map: Map<String, Value>) -> Option<Map<String, V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_widen_to_whole_words() {
+        let q = "convret 4.7 terabytes to gigabytes";
+        let at = |piece: &str| q.find(piece).unwrap();
+        assert_eq!(
+            whole_words(q, at("teraby"), at("teraby") + 6),
+            (at("terabytes"), at("terabytes") + 9)
+        );
+        assert_eq!(
+            whole_words(q, at("tes "), at("tes ") + 3),
+            (at("terabytes"), at("terabytes") + 9)
+        );
+        assert_eq!(
+            whole_words(q, at("4.7"), at("4.7") + 3),
+            (at("4.7"), at("4.7") + 3)
+        );
+        let q = "45kg in lbs, dólares";
+        assert_eq!(whole_words(q, 2, 4), (2, 4));
+        let start = q.find("dól").unwrap();
+        assert_eq!(
+            whole_words(q, start, start + "dólar".len()),
+            (start, q.len())
+        );
+    }
     use crate::toolforge_model::features::{tokenize, MAX_TOKENS};
     use crate::toolforge_model::files::describe_tools;
     use crate::toolforge_model::network::ArchConfig;
