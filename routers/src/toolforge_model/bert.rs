@@ -232,14 +232,7 @@ mod tests {
         let want = reference.forward(&ids, &types, Some(&mask)).unwrap();
         let got = ours.forward(&ids, &types, &mask).unwrap();
         assert_eq!(got.dims(), want.dims());
-        let worst = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let worst = crate::toolforge_model::max_abs_diff(&got, &want);
         assert!(worst < 1e-4, "differs from BertModel by {worst}");
     }
 }

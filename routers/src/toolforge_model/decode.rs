@@ -532,6 +532,10 @@ fn conform(spec: &ToolSpec, mut map: Map<String, Value>) -> Option<Map<String, V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::toolforge_model::features::{tokenize, MAX_TOKENS};
+    use crate::toolforge_model::files::describe_tools;
+    use crate::toolforge_model::network::ArchConfig;
+    use serde_json::json;
 
     #[test]
     fn spans_widen_to_whole_words() {
@@ -557,10 +561,6 @@ mod tests {
             (start, q.len())
         );
     }
-    use crate::toolforge_model::features::{tokenize, MAX_TOKENS};
-    use crate::toolforge_model::files::describe_tools;
-    use crate::toolforge_model::network::ArchConfig;
-    use serde_json::json;
 
     fn specs() -> Vec<ToolSpec> {
         let spec = |name: &str, parameters: Value| ToolSpec {

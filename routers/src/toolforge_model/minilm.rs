@@ -19,12 +19,11 @@ use candle_core::{DType, Device, Result, Shape, Tensor, Var, D};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder, VarMap};
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
-
-use super::bert::Bert;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toolforge_core::ToolSpec;
 
+use super::bert::Bert;
 use super::features::Token;
 use super::files::{sha256_hex, Manifest, ModelConfig, CONFIG_FILE, MANIFEST_FILE, TOOLS_FILE};
 use super::network::{Dropout, Rng};

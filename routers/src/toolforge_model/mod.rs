@@ -758,5 +758,15 @@ impl Router for ToolForgeRouter {
     }
 }
 
+/// Largest absolute difference between two tensors of one shape (for tests).
+#[cfg(test)]
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.max_all())
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("tensors of one shape")
+}
+
 #[cfg(test)]
 mod tests;
