@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
                 )],
                 router: "user".into(),
                 confidence: Some(1.0),
+                unsupported: false,
             },
         },
     )?;

@@ -80,6 +80,7 @@ impl Router for Fixed {
             calls: self.0.clone(),
             router: "fixed".into(),
             confidence: Some(1.0),
+            unsupported: false,
         }))
     }
 }

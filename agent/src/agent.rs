@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use toolforge_core::{
-    route_traced, CallRecord, RouteContext, RouteDecision, Router, RunRecord,
+    route_traced, CallRecord, RouteContext, RouteDecision, Router, RunRecord, ToolSpec,
     RUN_RECORD_SCHEMA_VERSION,
 };
 use tracing::Instrument;
@@ -132,12 +132,10 @@ impl Agent {
             }
         };
         let calls = self.executor.execute(&self.registry, &decision.calls).await;
-        let answer = match self.responder.respond(query, &decision, &calls).await {
-            Ok(answer) => answer,
-            Err(error) => {
-                tracing::warn!(%error, "responder failed; using the offline answer");
-                OfflineResponder::render(&calls)
-            }
+        let answer = if decision.unsupported && decision.calls.is_empty() {
+            unsupported_answer(&self.registry.specs())
+        } else {
+            self.respond(query, &decision, &calls).await
         };
         RunRecord {
             schema_version: RUN_RECORD_SCHEMA_VERSION,
@@ -153,6 +151,35 @@ impl Agent {
             total_us: start.elapsed().as_micros() as u64,
         }
     }
+
+    async fn respond(&self, query: &str, decision: &RouteDecision, calls: &[CallRecord]) -> String {
+        match self.responder.respond(query, decision, calls).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::warn!(%error, "responder failed; using the offline answer");
+                OfflineResponder::render(calls)
+            }
+        }
+    }
+}
+
+/// The answer to a request no registered tool can serve: say so, and list what
+/// the agent can do (each tool's description, first sentence).
+pub fn unsupported_answer(tools: &[ToolSpec]) -> String {
+    let mut answer = String::from(
+        "Sorry, I can't do that: none of my tools can carry out this request. What I can do:",
+    );
+    for spec in tools {
+        let first = spec
+            .description
+            .split_inclusive(". ")
+            .next()
+            .unwrap_or(&spec.description)
+            .trim()
+            .trim_end_matches('.');
+        answer.push_str(&format!("\n- {} ({first})", spec.name));
+    }
+    answer
 }
 
 /// The `ask --json` shape of the contract.
@@ -161,6 +188,9 @@ pub struct AskOutput {
     pub query: String,
     pub router: String,
     pub calls: Vec<AskCall>,
+    /// Contract 1.1: no tool can do what was asked (serialised only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unsupported: bool,
     pub answer: String,
 }
 
@@ -181,6 +211,7 @@ impl From<&RunRecord> for AskOutput {
             query: record.query.clone(),
             router: record.decision.router.clone(),
             calls: record.calls.iter().map(AskCall::from).collect(),
+            unsupported: record.decision.unsupported,
             answer: record.answer.clone(),
         }
     }

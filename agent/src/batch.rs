@@ -129,6 +129,8 @@ struct DecisionLine<'a> {
     calls: &'a [ToolCall],
     router: &'a str,
     confidence: Option<f64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unsupported: bool,
     latency_us: u64,
 }
 
@@ -172,6 +174,7 @@ pub async fn route_stream(
                             calls: &decision.calls,
                             router: &decision.router,
                             confidence: decision.confidence,
+                            unsupported: decision.unsupported,
                             latency_us,
                         })?
                     }

@@ -58,6 +58,9 @@ pub enum Command {
     Feedback(crate::cli_data::FeedbackArgs),
     /// Train the router model on a split directory (AdamW, early stopping, calibration).
     Train(crate::cli_model::TrainArgs),
+    /// Distil static word vectors from the MiniLM encoder (Model2Vec's recipe) for
+    /// `train --static-vectors`.
+    StaticVectors(crate::cli_model::StaticVectorsArgs),
     /// Train a grid of models (width x learning rate) and write a results table and chart.
     Ablate(crate::cli_model::AblateArgs),
     /// Retrain from logged traffic; promote the new model only if it is not worse.
@@ -166,6 +169,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Train(args) => {
             crate::cli_model::run_train(&config, args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::StaticVectors(args) => {
+            crate::cli_model::run_static_vectors(args).map(|()| ExitCode::SUCCESS)
         }
         Command::Ablate(args) => crate::cli_model::run_ablate(&config, args)
             .await

@@ -283,6 +283,7 @@ fn read_candidates(path: &Path) -> anyhow::Result<(Vec<Candidate>, usize)> {
             (Some(query), Some(calls)) => candidates.push(Candidate {
                 query: query.to_string(),
                 raw_calls: calls.clone(),
+                unsupported: value.get("unsupported").and_then(Value::as_bool) == Some(true),
                 source: value
                     .get("source")
                     .and_then(Value::as_str)
@@ -642,6 +643,7 @@ pub fn feedback(config: &AgentConfig, args: FeedbackArgs) -> anyhow::Result<()> 
     let feedback = match (&args.correct, args.ok) {
         (Some(json), _) => {
             let value: Value = serde_json::from_str(json).context("--correct: invalid JSON")?;
+            let unsupported = value.get("unsupported").and_then(Value::as_bool) == Some(true);
             let calls: Vec<ToolCall> = match value {
                 Value::Array(_) => serde_json::from_value(value),
                 Value::Object(ref object) if object.contains_key("calls") => {
@@ -661,6 +663,7 @@ pub fn feedback(config: &AgentConfig, args: FeedbackArgs) -> anyhow::Result<()> 
             }
             Feedback::Corrected {
                 decision: RouteDecision {
+                    unsupported: unsupported && calls.is_empty(),
                     calls,
                     router: "user".into(),
                     confidence: Some(1.0),

@@ -60,6 +60,56 @@ pub struct TrainArgs {
     /// Weight of the tool loss on examples that call no tool (default 3; 1 = like any other).
     #[arg(long)]
     pub no_tool_weight: Option<f64>,
+    /// `compact`: static word vectors (a directory written by `static-vectors`)
+    /// whose words join the vocabulary and whose vectors feed the word embedding.
+    #[arg(long, value_name = "DIR")]
+    pub static_vectors: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StaticVectorsArgs {
+    /// MiniLM encoder directory (config.json, tokenizer.json, model.safetensors).
+    #[arg(long, default_value = "models/minilm")]
+    pub encoder: PathBuf,
+    /// Dimensions kept by PCA.
+    #[arg(long, default_value_t = 128)]
+    pub dim: usize,
+    /// Output directory (vectors.safetensors, words.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Dataset files (JSONL) whose query words get vectors too, beside the
+    /// encoder's whole-word vocabulary (words it splits into pieces, "calories").
+    #[arg(long = "words-from", value_name = "FILE")]
+    pub words_from: Vec<PathBuf>,
+}
+
+/// Runs `toolforge static-vectors`.
+pub fn run_static_vectors(args: StaticVectorsArgs) -> anyhow::Result<()> {
+    use toolforge_routers::toolforge_model::minilm::Encoder;
+    use toolforge_trainer::train::static_vectors;
+    let started = std::time::Instant::now();
+    let encoder = Encoder::load(&args.encoder)
+        .with_context(|| format!("loading the encoder in {}", args.encoder.display()))?;
+    let mut words = static_vectors::vocabulary_words(&encoder);
+    for path in &args.words_from {
+        let examples = toolforge_trainer::read_examples(path)?;
+        words.extend(static_vectors::query_words(
+            examples.iter().map(|e| e.query.as_str()),
+        ));
+    }
+    words.sort();
+    words.dedup();
+    let progress = std::io::stderr().is_terminal();
+    let vectors = static_vectors::distill(&encoder, &words, args.dim, progress)?;
+    vectors.save(&args.out, "sentence-transformers/all-MiniLM-L6-v2")?;
+    println!(
+        "{} static vectors of {} dimensions written to {} in {:.1} s",
+        vectors.words.len(),
+        vectors.dim(),
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 impl TrainArgs {
@@ -105,6 +155,7 @@ impl TrainArgs {
         if let Some(weight) = self.no_tool_weight {
             config.no_tool_weight = weight;
         }
+        config.static_vectors = self.static_vectors.clone();
         config
     }
 }

@@ -1,5 +1,6 @@
 //! The routing decision of the public contract: an ordered list of tool calls
-//! (empty = answer directly), the stage that produced it and its confidence.
+//! (empty = answer directly, or `unsupported` when no tool can do what is asked),
+//! the stage that produced it and its confidence.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -37,6 +38,11 @@ pub struct RouteDecision {
     /// In `[0, 1]`, or `None` (serialised as `null`) when the stage has none.
     #[serde(default)]
     pub confidence: Option<f64>,
+    /// Contract 1.1: `calls` is empty because the request asks for something no
+    /// registered tool can do ("set an alarm for 7"), not for a direct answer.
+    /// Serialised only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsupported: bool,
 }
 
 impl RouteDecision {
@@ -46,6 +52,15 @@ impl RouteDecision {
             calls: Vec::new(),
             router: router.into(),
             confidence,
+            unsupported: false,
+        }
+    }
+
+    /// A decision that no registered tool can serve the request.
+    pub fn unsupported(router: impl Into<String>, confidence: Option<f64>) -> Self {
+        Self {
+            unsupported: true,
+            ..Self::direct(router, confidence)
         }
     }
 
@@ -69,6 +84,7 @@ mod tests {
             calls: vec![ToolCall::new("weather", json!({"location": "Tokyo"}))],
             router: "toolforge".into(),
             confidence: Some(0.97),
+            unsupported: false,
         };
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(
@@ -81,6 +97,16 @@ mod tests {
             none,
             json!({"calls": [], "router": "regex", "confidence": null})
         );
+        let unsupported =
+            serde_json::to_value(RouteDecision::unsupported("regex", Some(0.8))).unwrap();
+        assert_eq!(
+            unsupported,
+            json!({"calls": [], "router": "regex", "confidence": 0.8, "unsupported": true})
+        );
+        let read: RouteDecision =
+            serde_json::from_value(json!({"calls": [], "router": "x", "confidence": null}))
+                .unwrap();
+        assert!(!read.unsupported);
     }
 
     #[test]
@@ -93,6 +119,7 @@ mod tests {
             ],
             router: String::new(),
             confidence: None,
+            unsupported: false,
         };
         assert_eq!(d.tool_set(), vec!["calculator", "weather"]);
     }

@@ -116,6 +116,7 @@ mod tests {
             calls: vec![ToolCall::new("calculator", json!({"expression": "2+2"}))],
             router: "regex".into(),
             confidence: Some(0.9),
+            unsupported: false,
         };
         RunRecord {
             schema_version: RUN_RECORD_SCHEMA_VERSION,

@@ -246,6 +246,7 @@ mod tests {
                     )],
                     router: self.0.to_string(),
                     confidence: Some(c),
+                    unsupported: false,
                 }))
             };
             match self.1 {

@@ -353,6 +353,7 @@ impl Inner {
             calls,
             router: NAME.to_string(),
             confidence: Some(round(confidence)),
+            unsupported: false,
         })
     }
 

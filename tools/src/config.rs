@@ -89,6 +89,10 @@ pub struct ToolsConfig {
     /// Shared libraries implementing the ToolForge plugin ABI, loaded at start.
     #[serde(default)]
     pub plugins: Vec<PathBuf>,
+    /// The user's own place ("Oslo"), used when a request names none (the router
+    /// then passes `current location`, see [`crate::weather::CURRENT_LOCATION`]).
+    #[serde(default)]
+    pub home: Option<String>,
 }
 
 impl ToolsConfig {

@@ -44,7 +44,7 @@ pub fn builtin_tools(config: &ToolsConfig) -> Vec<Arc<dyn DynTool>> {
     vec![
         Arc::new(WebSearch::new(config.search_provider, &config.web_search)),
         Arc::new(CalculatorTool::new()),
-        Arc::new(Weather::new(&config.weather, &config.geocoding)),
+        Arc::new(Weather::new(&config.weather, &config.geocoding).with_home(config.home.clone())),
         Arc::new(Wikipedia::new(&config.wikipedia)),
         Arc::new(Translate::new(&config.translate)),
         Arc::new(Dictionary::new(&config.dictionary)),

@@ -73,8 +73,17 @@ impl UnitConverter {
                 "value must be a finite number".to_string(),
             ));
         }
-        let from = parse_unit(from_unit, "from_unit").map_err(invalid)?;
+        let (value, from) = compound(value, from_unit).map_err(invalid)?;
         let to = parse_unit(to_unit, "to_unit").map_err(invalid)?;
+        let (from, to) = match (
+            catalog::reading_as(&from, to.category),
+            catalog::reading_as(&to, from.category),
+        ) {
+            _ if from.category == to.category => (from, to),
+            (Some(from), _) => (from, to),
+            (None, Some(to)) => (from, to),
+            (None, None) => (from, to),
+        };
         if from.category != to.category {
             return Err(invalid(UnitError::Incompatible {
                 from: from.plural,
@@ -125,6 +134,55 @@ impl Tool for UnitConverter {
         self.convert(args.value, &args.from_unit, &args.to_unit)
             .await
     }
+}
+
+/// The value and unit of `value` + `from_unit`, where `from_unit` may go on with
+/// more parts of one quantity ("5" + "feet 10 inches", "2" + "h 30 min", "3" +
+/// "lb and 4 oz"): each part is added to the value in the first unit. Parts must
+/// be of one kind, and not temperatures or currencies.
+fn compound(value: f64, from_unit: &str) -> Result<(f64, Unit), UnitError> {
+    let whole = match parse_unit(from_unit, "from_unit") {
+        Ok(unit) => return Ok((value, unit)),
+        Err(e) => e,
+    };
+    let mut parts: Vec<(f64, String)> = vec![(value, String::new())];
+    for word in from_unit.split_whitespace() {
+        let word = word.trim_matches(',');
+        if word.eq_ignore_ascii_case("and") || word == "+" || word.is_empty() {
+            continue;
+        }
+        match (word.parse::<f64>(), parts.last_mut()) {
+            (Ok(n), _) if n.is_finite() => parts.push((n, String::new())),
+            (_, Some((_, unit))) => {
+                if !unit.is_empty() {
+                    unit.push(' ');
+                }
+                unit.push_str(word);
+            }
+            (_, None) => {}
+        }
+    }
+    if parts.len() < 2 {
+        return Err(whole);
+    }
+    let units = parts
+        .iter()
+        .map(|(_, text)| parse_unit(text, "from_unit"))
+        .collect::<Result<Vec<Unit>, UnitError>>()
+        .map_err(|_| whole.clone())?;
+    let base = units[0].clone();
+    let linear = |u: &Unit| {
+        u.category == base.category
+            && !matches!(u.category, Category::Temperature | Category::Currency)
+    };
+    if !units.iter().all(linear) {
+        return Err(whole);
+    }
+    let mut total = 0.0;
+    for ((n, _), unit) in parts.iter().zip(&units) {
+        total += convert(*n, unit, &base)?;
+    }
+    Ok((total, base))
 }
 
 fn invalid(e: UnitError) -> ToolError {
@@ -335,6 +393,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn ambiguous_units_read_from_the_other_unit() {
+        let near =
+            |v: &Value, want: f64| v.as_f64().is_some_and(|v| (v - want).abs() < 1e-3 * want);
+        // Ounces beside a volume are fluid ounces; beside a mass, ounces.
+        assert!(near(&run(2.0, "liters", "ounces").await["value"], 67.628));
+        assert!(near(&run(2.0, "oz", "ml").await["value"], 59.147));
+        assert!(near(&run(16.0, "oz", "pounds").await["value"], 1.0));
+        assert!(near(&run(1.0, "fl oz", "grams").await["value"], 28.3495));
+    }
+
+    #[tokio::test]
+    async fn compound_quantities_add_their_parts() {
+        let near =
+            |v: &Value, want: f64| v.as_f64().is_some_and(|v| (v - want).abs() < 1e-3 * want);
+        assert!(near(
+            &run(5.0, "feet 10 inches", "centimeters").await["value"],
+            177.8
+        ));
+        assert!(near(&run(2.0, "h 30 min", "minutes").await["value"], 150.0));
+        assert!(near(
+            &run(3.0, "lb and 4 oz", "kg").await["value"],
+            1.474_17
+        ));
+        let mixed = offline()
+            .convert(5.0, "feet 10 kg", "cm")
+            .await
+            .unwrap_err();
+        assert!(mixed.to_string().contains("unknown unit"), "{mixed}");
+    }
+
+    #[tokio::test]
     async fn incompatible_and_unknown_units_are_clear_errors() {
         let converter = offline();
         let err = converter
@@ -348,7 +437,7 @@ mod tests {
             "{text}"
         );
         let err = converter
-            .call_json(json!({"value": 3, "from_unit": "usd", "to_unit": "pounds"}))
+            .call_json(json!({"value": 3, "from_unit": "usd", "to_unit": "kg"}))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("(currency)") && err.to_string().contains("(mass)"));

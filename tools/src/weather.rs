@@ -23,6 +23,9 @@ const DAILY_FIELDS: &str =
     "weather_code,temperature_2m_max,temperature_2m_min,precipitation_probability_max";
 /// Candidates fetched when the location carries a qualifier ("Paris, Texas").
 const QUALIFIED_CANDIDATES: u32 = 10;
+/// The `location` routers give when the request names no place ("do I need an
+/// umbrella"); the tool reads it (and "here") as the configured home.
+pub const CURRENT_LOCATION: &str = "current location";
 
 /// Arguments of `weather`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -40,6 +43,7 @@ pub struct WeatherArgs {
 pub struct Weather {
     forecast: HttpEndpoint,
     geocoding: HttpEndpoint,
+    home: Option<String>,
 }
 
 impl Weather {
@@ -48,7 +52,14 @@ impl Weather {
         Self {
             forecast: HttpEndpoint::new("Open-Meteo forecast", weather, DEFAULT_WEATHER_BASE),
             geocoding: HttpEndpoint::new("Open-Meteo geocoding", geocoding, DEFAULT_GEOCODING_BASE),
+            home: None,
         }
+    }
+
+    /// The place used for [`CURRENT_LOCATION`] (`[tools] home` in the config).
+    pub fn with_home(mut self, home: Option<String>) -> Self {
+        self.home = home.filter(|h| !h.trim().is_empty());
+        self
     }
 
     async fn geocode(&self, location: &str) -> Result<Place, ToolError> {
@@ -125,11 +136,21 @@ impl Tool for Weather {
     }
 
     async fn call(&self, args: WeatherArgs) -> Result<Value, ToolError> {
-        let location = args.location.trim();
+        let mut location = args.location.trim();
         if location.is_empty() {
             return Err(ToolError::InvalidArguments(
                 "`location` must name a place".into(),
             ));
+        }
+        if location.eq_ignore_ascii_case(CURRENT_LOCATION) || location.eq_ignore_ascii_case("here")
+        {
+            location = self.home.as_deref().map(str::trim).ok_or_else(|| {
+                ToolError::InvalidArguments(
+                    "no place was named and no home place is configured: name the place, \
+                     or set `home = \"<city>\"` under [tools] in the config"
+                        .into(),
+                )
+            })?;
         }
         let wanted = args
             .date

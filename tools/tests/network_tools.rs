@@ -116,6 +116,28 @@ async fn weather_reports_current_conditions() {
 }
 
 #[tokio::test]
+async fn weather_current_location_is_the_configured_home() {
+    let (geo, fc) = tokyo_replies();
+    let server = weather_server(geo, fc).await;
+    let out = weather_tool(&server)
+        .with_home(Some("Tokyo".into()))
+        .call_json(json!({"location": "current location"}))
+        .await
+        .unwrap();
+    assert_eq!(out["place"], "Tokyo");
+    assert!(server.requests()[0].target.contains("name=Tokyo"));
+
+    let (geo, fc) = tokyo_replies();
+    let server = weather_server(geo, fc).await;
+    let err = weather_tool(&server)
+        .call_json(json!({"location": "here"}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("home"), "{err}");
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
 async fn weather_picks_the_requested_day() {
     let (geo, fc) = tokyo_replies();
     let server = weather_server(geo, fc).await;

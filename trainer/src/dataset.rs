@@ -1,4 +1,6 @@
-//! The dataset line: `{"query", "calls": [{"tool", "arguments"}], "source", "meta"}`.
+//! The dataset line: `{"query", "calls": [{"tool", "arguments"}], "source", "meta"}`,
+//! with `"unsupported": true` on a request no tool can serve and, in evaluation sets
+//! of real queries, `"accept": [[tool, ...], ...]` listing every acceptable tool set.
 //! Hand-written evaluation sets, teacher output, logs turned into data and
 //! `toolforge eval` all use it.
 
@@ -10,11 +12,20 @@ use serde_json::Value;
 use toolforge_core::{RouteDecision, ToolCall};
 
 /// One labeled routing example.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Example {
     pub query: String,
-    /// The right calls, in order; empty = answer directly.
+    /// The right calls, in order; empty = answer directly. A line may leave it out
+    /// only when it has `accept`.
+    #[serde(default)]
     pub calls: Vec<ToolCall>,
+    /// The calls are empty because no tool can do what is asked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsupported: bool,
+    /// Every acceptable tool set (`[]` = no tool), for evaluation lines whose
+    /// request has several right answers; when empty, only `calls`' set is right.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept: Vec<Vec<String>>,
     /// Where it came from (`handwritten`, `teacher:offline`, `logs:feedback`, ...).
     #[serde(default)]
     pub source: String,
@@ -27,10 +38,37 @@ impl Example {
     pub fn tool_set(&self) -> Vec<String> {
         RouteDecision {
             calls: self.calls.clone(),
-            router: String::new(),
-            confidence: None,
+            ..RouteDecision::direct("", None)
         }
         .tool_set()
+    }
+
+    /// The acceptable tool sets, each sorted: `accept`, else the set of `calls`.
+    pub fn accepted_sets(&self) -> Vec<Vec<String>> {
+        if self.accept.is_empty() {
+            return vec![self.tool_set()];
+        }
+        self.accept
+            .iter()
+            .map(|set| {
+                let mut set = set.clone();
+                set.sort();
+                set.dedup();
+                set
+            })
+            .collect()
+    }
+
+    /// Whether a predicted (sorted, de-duplicated) tool set is right.
+    pub fn accepts(&self, tool_set: &[String]) -> bool {
+        self.accepted_sets()
+            .iter()
+            .any(|s| s.as_slice() == tool_set)
+    }
+
+    /// Whether answering with no tool is right.
+    pub fn accepts_no_tool(&self) -> bool {
+        self.accepts(&[])
     }
 }
 
@@ -65,12 +103,52 @@ pub fn read_examples(path: &Path) -> Result<Vec<Example>, DatasetError> {
         if line.trim().is_empty() {
             continue;
         }
-        let example = serde_json::from_str(&line).map_err(|e| DatasetError::Line {
+        let example = parse_line(&line).map_err(|message| DatasetError::Line {
             path: path.to_path_buf(),
             line: index + 1,
-            message: e.to_string(),
+            message,
         })?;
         examples.push(example);
     }
     Ok(examples)
+}
+
+/// Parses one dataset line; it must carry `calls` or `accept`.
+pub fn parse_line(line: &str) -> Result<Example, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    if value.get("calls").is_none() && value.get("accept").is_none() {
+        return Err("missing field `calls` (or `accept`)".into());
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_lines_list_alternatives() {
+        let ex = parse_line(
+            r#"{"query": "plug type in japan", "accept": [["wikipedia"], ["web_search"]], "source": "x"}"#,
+        )
+        .unwrap();
+        assert!(ex.calls.is_empty());
+        assert!(ex.accepts(&["web_search".to_string()]));
+        assert!(ex.accepts(&["wikipedia".to_string()]));
+        assert!(!ex.accepts_no_tool());
+        let none = parse_line(r#"{"query": "set an alarm", "accept": [[]], "unsupported": true}"#)
+            .unwrap();
+        assert!(none.unsupported && none.accepts_no_tool());
+    }
+
+    #[test]
+    fn a_line_needs_calls_or_accept() {
+        assert!(parse_line(r#"{"query": "hi"}"#)
+            .unwrap_err()
+            .contains("calls"));
+        let ex = parse_line(r#"{"query": "hi", "calls": []}"#).unwrap();
+        assert!(ex.accepts_no_tool() && !ex.unsupported);
+        let line = serde_json::to_string(&ex).unwrap();
+        assert!(!line.contains("unsupported") && !line.contains("accept"));
+    }
 }

@@ -266,6 +266,7 @@ pub fn distilled_to_candidates(lines: &[DistilledLine]) -> Vec<Candidate> {
             Candidate {
                 query: line.query.clone(),
                 raw_calls: line.calls.clone(),
+                unsupported: false,
                 source: format!("teacher:{}", line.teacher),
                 meta: Value::Object(meta),
             }

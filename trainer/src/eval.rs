@@ -1,6 +1,11 @@
-//! Router evaluation: tool-set accuracy, macro-F1 and per-tool precision/recall,
-//! no-tool precision/recall, a confusion matrix, argument F1 (token-level for
-//! strings, exact for numbers), the invalid-call rate and latency percentiles.
+//! Router evaluation: tool-set accuracy, balanced accuracy (mean over gold
+//! classes) and per-source accuracy, macro-F1 and per-tool precision/recall,
+//! no-tool precision/recall, unsupported requests recognised, decisions with
+//! several calls, a confusion matrix, argument F1 (token-level for strings, exact
+//! for numbers), the invalid-call rate and latency percentiles.
+//!
+//! A gold line may list several acceptable tool sets (`accept`); a prediction is
+//! right when its set is one of them, and is then compared with that one.
 //!
 //! Argument F1 is measured on calls whose tool was predicted right (each gold
 //! call is paired with the first unpaired predicted call of the same tool); tool
@@ -27,6 +32,9 @@ pub struct Prediction {
     /// The router abstained (scored as "no tool": the agent then answers without tools).
     #[serde(default)]
     pub abstained: bool,
+    /// The decision said no tool can serve the request.
+    #[serde(default)]
+    pub unsupported: bool,
     pub latency_us: u64,
 }
 
@@ -39,6 +47,7 @@ impl Prediction {
         match result {
             Ok(decision) => Self {
                 abstained: decision.is_none(),
+                unsupported: decision.as_ref().is_some_and(|d| d.unsupported),
                 calls: decision.map(|d| d.calls).unwrap_or_default(),
                 error: None,
                 latency_us,
@@ -47,6 +56,7 @@ impl Prediction {
                 calls: Vec::new(),
                 error: Some(e.to_string()),
                 abstained: false,
+                unsupported: false,
                 latency_us,
             },
         }
@@ -104,12 +114,40 @@ pub struct Miss {
     pub predicted: Vec<String>,
 }
 
+/// How well requests that no tool can serve were recognised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnsupportedScores {
+    /// Gold unsupported requests.
+    pub support: usize,
+    /// Of those, answered with no call and the `unsupported` flag.
+    pub flagged: usize,
+    /// `flagged / support`.
+    pub recall: f64,
+    /// Requests flagged unsupported that are not.
+    pub false_flags: usize,
+}
+
 /// Everything `toolforge eval` reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     pub router: String,
     pub examples: usize,
     pub tool_set_accuracy: f64,
+    /// Mean over gold classes (a class is the list of acceptable tool sets) of
+    /// their accuracy: the headline when classes are unbalanced.
+    #[serde(default)]
+    pub balanced_accuracy: f64,
+    /// Accuracy and count per gold class.
+    #[serde(default)]
+    pub per_class: BTreeMap<String, (f64, usize)>,
+    /// Accuracy and count per example `source`.
+    #[serde(default)]
+    pub per_source: BTreeMap<String, (f64, usize)>,
+    #[serde(default)]
+    pub unsupported: UnsupportedScores,
+    /// Decisions with two or more calls.
+    #[serde(default)]
+    pub multi_call_decisions: usize,
     pub macro_f1: f64,
     pub per_tool: BTreeMap<String, ClassScores>,
     pub no_tool: ClassScores,
@@ -183,6 +221,28 @@ fn tool_set(calls: &[ToolCall]) -> Vec<String> {
     names
 }
 
+/// The name of a gold class: its acceptable sets, `+` within a set, `|` between.
+fn class_name(sets: &[Vec<String>]) -> String {
+    sets.iter()
+        .map(|s| {
+            if s.is_empty() {
+                "none".into()
+            } else {
+                s.join("+")
+            }
+        })
+        .collect::<Vec<String>>()
+        .join("|")
+}
+
+/// Accuracy and count of each group of right/wrong outcomes.
+fn accuracies(groups: BTreeMap<String, (usize, usize)>) -> BTreeMap<String, (f64, usize)> {
+    groups
+        .into_iter()
+        .map(|(k, (right, n))| (k, (ratio(right, n), n)))
+        .collect()
+}
+
 /// Scores `predictions` (one per example, same order) against the gold calls.
 pub fn evaluate(
     router: &str,
@@ -210,14 +270,40 @@ pub fn evaluate(
     let mut abstentions = 0;
     let mut misses = Vec::new();
     let mut latencies: Vec<u64> = Vec::with_capacity(predictions.len());
+    let mut per_class: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut per_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut unsupported = UnsupportedScores::default();
+    let mut multi_call_decisions = 0;
 
     for (example, prediction) in examples.iter().zip(predictions) {
         latencies.push(prediction.latency_us);
         router_errors += usize::from(prediction.error.is_some());
         abstentions += usize::from(prediction.abstained);
-        let gold = tool_set(&example.calls);
+        multi_call_decisions += usize::from(prediction.calls.len() > 1);
+        let accepted = example.accepted_sets();
         let predicted = tool_set(&prediction.calls);
-        if gold == predicted {
+        let right = accepted.contains(&predicted);
+        let gold = if right {
+            predicted.clone()
+        } else {
+            accepted.first().cloned().unwrap_or_default()
+        };
+        for (groups, key) in [
+            (&mut per_class, class_name(&accepted)),
+            (&mut per_source, example.source.clone()),
+        ] {
+            let entry = groups.entry(key).or_default();
+            entry.0 += usize::from(right);
+            entry.1 += 1;
+        }
+        let flagged = prediction.unsupported && prediction.calls.is_empty();
+        if example.unsupported {
+            unsupported.support += 1;
+            unsupported.flagged += usize::from(flagged);
+        } else {
+            unsupported.false_flags += usize::from(flagged);
+        }
+        if right {
             exact += 1;
         } else if misses.len() < 50 {
             misses.push(Miss {
@@ -309,10 +395,22 @@ pub fn evaluate(
         .values()
         .fold((0.0, 0), |(s, n), (v, c)| (s + v, n + c));
     latencies.sort_unstable();
+    unsupported.recall = ratio(unsupported.flagged, unsupported.support);
+    let per_class = accuracies(per_class);
+    let balanced_accuracy = if per_class.is_empty() {
+        0.0
+    } else {
+        per_class.values().map(|(a, _)| a).sum::<f64>() / per_class.len() as f64
+    };
     EvalReport {
         router: router.to_string(),
         examples: examples.len(),
         tool_set_accuracy: ratio(exact, examples.len()),
+        balanced_accuracy,
+        per_class,
+        per_source: accuracies(per_source),
+        unsupported,
+        multi_call_decisions,
         macro_f1,
         per_tool,
         no_tool: ClassScores::from_counts(none_tp, none_fp, none_fn),
@@ -439,11 +537,26 @@ impl fmt::Display for EvalReport {
             "tool-set accuracy   {:.1}%",
             100.0 * self.tool_set_accuracy
         )?;
+        writeln!(f, "balanced accuracy   {:.3}", self.balanced_accuracy)?;
         writeln!(f, "macro-F1            {:.3}", self.macro_f1)?;
         writeln!(
             f,
             "no tool             precision {:.3}  recall {:.3}  (support {})",
             self.no_tool.precision, self.no_tool.recall, self.no_tool.support
+        )?;
+        writeln!(
+            f,
+            "unsupported         {} of {} flagged ({:.3}), {} flagged wrongly",
+            self.unsupported.flagged,
+            self.unsupported.support,
+            self.unsupported.recall,
+            self.unsupported.false_flags
+        )?;
+        writeln!(
+            f,
+            "several calls       {} decisions ({:.1}%)",
+            self.multi_call_decisions,
+            100.0 * ratio(self.multi_call_decisions, self.examples)
         )?;
         writeln!(f, "argument F1         {:.3}", self.argument_f1)?;
         writeln!(
@@ -475,6 +588,16 @@ impl fmt::Display for EvalReport {
                 "{tool:<18} {:>9.3} {:>7.3} {:>6.3} {:>8}",
                 s.precision, s.recall, s.f1, s.support
             )?;
+        }
+        writeln!(f, "\n{:<40} {:>8} {:>6}", "gold class", "accuracy", "count")?;
+        for (class, (accuracy, n)) in &self.per_class {
+            writeln!(f, "{class:<40} {accuracy:>8.3} {n:>6}")?;
+        }
+        if self.per_source.len() > 1 {
+            writeln!(f, "\n{:<40} {:>8} {:>6}", "source", "accuracy", "count")?;
+            for (source, (accuracy, n)) in &self.per_source {
+                writeln!(f, "{source:<40} {accuracy:>8.3} {n:>6}")?;
+            }
         }
         writeln!(f, "\n{:<32} {:>6} {:>6}", "argument", "F1", "count")?;
         for (name, s) in &self.per_argument {
@@ -522,7 +645,7 @@ mod tests {
             query: query.into(),
             calls,
             source: "test".into(),
-            meta: Value::Null,
+            ..Example::default()
         }
     }
 
@@ -531,8 +654,54 @@ mod tests {
             calls,
             error: None,
             abstained: false,
+            unsupported: false,
             latency_us,
         }
+    }
+
+    #[test]
+    fn accept_lines_balanced_accuracy_and_unsupported() {
+        let tools = vec![spec("web_search", "query"), spec("wikipedia", "topic")];
+        let accept = |sets: &[&[&str]], source: &str, unsupported: bool| Example {
+            query: "q".into(),
+            accept: sets
+                .iter()
+                .map(|s| s.iter().map(|t| t.to_string()).collect())
+                .collect(),
+            unsupported,
+            source: source.into(),
+            ..Example::default()
+        };
+        let search = ToolCall::new("web_search", json!({"query": "x"}));
+        let wiki = ToolCall::new("wikipedia", json!({"topic": "x"}));
+        let examples = vec![
+            accept(&[&["web_search"], &["wikipedia"]], "facts", false),
+            accept(&[&["web_search"], &["wikipedia"]], "facts", false),
+            accept(&[&[]], "alarm", true),
+            accept(&[&[]], "alarm", true),
+            accept(&[&[]], "chat", false),
+            accept(&[&[]], "chat", false),
+        ];
+        let mut flagged = prediction(vec![], 1);
+        flagged.unsupported = true;
+        let predictions = vec![
+            prediction(vec![wiki.clone()], 1),
+            prediction(vec![search.clone(), search], 1),
+            flagged.clone(),
+            prediction(vec![wiki], 1),
+            flagged,
+            prediction(vec![], 1),
+        ];
+        let r = evaluate("test", &examples, &predictions, &tools);
+        // Facts: 2 of 2 right; none: 3 of 4 right.
+        assert_eq!(r.tool_set_accuracy, 5.0 / 6.0);
+        assert_eq!(r.balanced_accuracy, (1.0 + 0.75) / 2.0);
+        assert_eq!(r.per_class["web_search|wikipedia"], (1.0, 2));
+        assert_eq!(r.per_source["alarm"], (0.5, 2));
+        assert_eq!(r.unsupported.support, 2);
+        assert_eq!(r.unsupported.flagged, 1);
+        assert_eq!(r.unsupported.false_flags, 1);
+        assert_eq!(r.multi_call_decisions, 1);
     }
 
     #[test]

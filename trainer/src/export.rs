@@ -390,6 +390,7 @@ mod tests {
             calls,
             source: "test".into(),
             meta,
+            ..Example::default()
         }
     }
 

@@ -28,6 +28,9 @@ pub struct Candidate {
     pub query: String,
     #[serde(default)]
     pub raw_calls: Vec<Value>,
+    /// No tool can do what is asked (kept only when there are no calls).
+    #[serde(default)]
+    pub unsupported: bool,
     #[serde(default)]
     pub source: String,
     #[serde(default)]
@@ -44,6 +47,7 @@ impl From<Example> for Candidate {
         Self {
             query: example.query,
             raw_calls,
+            unsupported: example.unsupported,
             source: example.source,
             meta: example.meta,
         }
@@ -458,9 +462,11 @@ pub fn filter(
                     .or_insert(0) += 1;
                 examples.push(Example {
                     query,
+                    unsupported: candidate.unsupported && calls.is_empty(),
                     calls,
                     source: candidate.source,
                     meta: candidate.meta,
+                    accept: Vec::new(),
                 });
             }
             Err((reason, detail)) => report.reject(
@@ -704,6 +710,7 @@ mod tests {
         Candidate {
             query: query.to_string(),
             raw_calls: raw_calls.as_array().cloned().unwrap_or_default(),
+            unsupported: false,
             source: "teacher:test".into(),
             meta: json!({"n": 1}),
         }
@@ -942,12 +949,14 @@ mod tests {
                 calls: vec![ToolCall::new("weather", json!({"location": "Oslo"}))],
                 source: "handwritten".into(),
                 meta: Value::Null,
+                ..Example::default()
             },
             Example {
                 query: "weather in Bergen".into(),
                 calls: vec![ToolCall::new("weather", json!({"place": "Bergen"}))],
                 source: "handwritten".into(),
                 meta: Value::Null,
+                ..Example::default()
             },
         ];
         let (kept, report) = filter_examples(examples.clone(), &tools(), &FilterConfig::default());

@@ -456,6 +456,7 @@ impl Generator {
             calls,
             source: SOURCE.to_string(),
             meta: json!({"category": class, "style": style, "template": template_id}),
+            ..Example::default()
         })
     }
 

@@ -348,6 +348,7 @@ fn label_run(
         calls,
         source: source.to_string(),
         meta: run_meta(logged, with_outputs),
+        ..Example::default()
     };
     if policy.feedback {
         match &logged.feedback {
@@ -498,6 +499,7 @@ mod tests {
             calls,
             router: router.into(),
             confidence: Some(0.9),
+            unsupported: false,
         }
     }
 

@@ -661,6 +661,7 @@ mod tests {
                 .collect(),
             source: source.to_string(),
             meta: json!({"b": 2, "a": [1, {"z": 0, "y": 1}]}),
+            ..Example::default()
         }
     }
 

@@ -25,7 +25,8 @@ use toolforge_routers::toolforge_model::files::{
     describe_tools, ModelConfig, SlotInfo, MODEL_FORMAT, WEIGHTS_FILE,
 };
 use toolforge_routers::toolforge_model::network::{
-    training_builder, ArchConfig, Batch, Dropout, Network, Rng,
+    fold_static_weights, training_builder, ArchConfig, Batch, Dropout, Network, Rng, StaticWords,
+    STATIC_PROJ,
 };
 use toolforge_routers::toolforge_model::{write_model_dir, ModelError, ToolForgeModel};
 
@@ -35,6 +36,7 @@ use crate::plot::{curves_svg, PlotError};
 
 mod minilm;
 mod optim;
+pub mod static_vectors;
 mod tune;
 
 use optim::SparseAdamW;
@@ -161,6 +163,11 @@ pub struct TrainConfig {
     /// seed gives the same model everywhere.
     #[serde(default = "default_parallel_shards")]
     pub parallel_shards: usize,
+    /// `compact`: a directory of static word vectors ([`static_vectors`]): their
+    /// words join the vocabulary and their vectors, through a trained projection,
+    /// join the word embedding (folded into it when the model is saved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_vectors: Option<PathBuf>,
 }
 
 fn default_parallel_shards() -> usize {
@@ -211,6 +218,7 @@ impl Default for TrainConfig {
             encoder_lr: default_encoder_lr(),
             max_train_seconds: None,
             parallel_shards: default_parallel_shards(),
+            static_vectors: None,
         }
     }
 }
@@ -454,12 +462,15 @@ fn prepare(
                 out.samples.push(format!("{} -> {miss}", example.query));
             }
         }
-        let mut tools = vec![0f32; tool_names.len()];
+        // One target per tool, then the unsupported output.
+        let mut tools = vec![0f32; tool_names.len() + 1];
         for call in &example.calls {
             if let Some(i) = tool_names.iter().position(|n| *n == call.tool) {
                 tools[i] = 1.0;
             }
         }
+        tools[tool_names.len()] =
+            f32::from(u8::from(example.unsupported && example.calls.is_empty()));
         out.examples.push(Prepared {
             tokens: tokens
                 .iter()
@@ -606,7 +617,8 @@ fn make_batch(
 
 /// Tool loss: binary cross-entropy on logits in the stable form
 /// `max(x,0) - x*y + ln(1 + e^-|x|)`, averaged over all elements, with the
-/// rows of examples that call no tool (all-zero targets) weighted `no_tool_weight`.
+/// rows of examples that call no tool (all-zero tool targets; the last column
+/// is the unsupported output) weighted `no_tool_weight`.
 fn tool_loss(
     logits: &Tensor,
     targets: &Tensor,
@@ -614,7 +626,12 @@ fn tool_loss(
 ) -> candle_core::Result<Tensor> {
     let soft = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
     let bce = ((logits.relu()? - (logits * targets)?)? + soft)?;
-    let no_tool = targets.sum_keepdim(1)?.eq(0f32)?.to_dtype(DType::F32)?;
+    let tool_columns = targets.dim(1)?.saturating_sub(1);
+    let no_tool = targets
+        .narrow(1, 0, tool_columns)?
+        .sum_keepdim(1)?
+        .eq(0f32)?
+        .to_dtype(DType::F32)?;
     let row_weights = ((no_tool * (no_tool_weight - 1.0))? + 1.0)?;
     bce.broadcast_mul(&row_weights)?.mean_all()
 }
@@ -947,6 +964,8 @@ struct CompactTask<'a> {
     pools: Vec<rayon::ThreadPool>,
     device: &'a Device,
     varmap: &'a VarMap,
+    /// Static word vectors read through the trained projection, if any.
+    static_table: Option<&'a Tensor>,
     model_config: &'a ModelConfig,
     tools: &'a [ToolSpec],
     validation: &'a [Example],
@@ -1030,8 +1049,35 @@ impl EpochTask for CompactTask<'_> {
     }
 
     fn snapshot(&self) -> Result<HashMap<String, Tensor>, TrainError> {
-        snapshot(self.varmap)
+        let mut weights = snapshot(self.varmap)?;
+        if let Some(table) = self.static_table {
+            fold_static_weights(&mut weights, table)?;
+        }
+        Ok(weights)
     }
+}
+
+/// The trained projection of static word vectors (`static_dim -> dim`), added to
+/// `varmap`: small random values, so the vectors start as a gentle signal next
+/// to the word, n-gram and shape embeddings.
+fn static_projection(
+    varmap: &VarMap,
+    static_dim: usize,
+    dim: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Tensor, TrainError> {
+    let mut rng = Rng::new(seed ^ 0x5747_4943);
+    let std = 0.1 / (static_dim as f32).sqrt();
+    let values: Vec<f32> = (0..static_dim * dim).map(|_| rng.normal() * std).collect();
+    let var = candle_core::Var::from_tensor(&Tensor::from_vec(values, (static_dim, dim), device)?)?;
+    let tensor = var.as_tensor().clone();
+    varmap
+        .data()
+        .lock()
+        .map_err(|_| TrainError::Config("parameter map lock poisoned".into()))?
+        .insert(STATIC_PROJ.to_string(), var);
+    Ok(tensor)
 }
 
 /// Trains a model on `train`, selects and calibrates it on `validation` (or on a
@@ -1076,6 +1122,11 @@ pub fn train(
         .map(|e| e.tools.clone())
         .collect();
 
+    let static_vectors = config
+        .static_vectors
+        .as_deref()
+        .map(static_vectors::StaticVectors::load)
+        .transpose()?;
     let vocab = Vocab::build(
         prepared
             .examples
@@ -1085,6 +1136,10 @@ pub fn train(
         config.max_vocab,
         config.features,
     );
+    let vocab = match &static_vectors {
+        Some(vectors) => vocab.with_words(vectors.words.iter().map(String::as_str)),
+        None => vocab,
+    };
     let arch = ArchConfig {
         dim: config.dim,
         layers: config.layers,
@@ -1095,7 +1150,7 @@ pub fn train(
         ngram_buckets: config.features.ngram_buckets as usize,
         max_ngrams: config.features.max_ngrams as usize,
         shapes: SHAPES,
-        tools: tool_names.len(),
+        tools: tool_names.len() + 1,
         tags: 1 + 2 * slots.len(),
         dropout: config.dropout,
     };
@@ -1106,6 +1161,7 @@ pub fn train(
         backbone: config.backbone.name().to_string(),
         architecture: arch.clone(),
         tools: tool_infos,
+        unsupported_output: true,
         slots,
         temperature: 1.0,
         threshold: config.threshold,
@@ -1116,7 +1172,19 @@ pub fn train(
 
     let varmap = VarMap::new();
     Network::init_varmap(&arch, &varmap, config.seed, &device)?;
-    let network = Network::new(&training_builder(&varmap, &device), &arch)?;
+    let mut network = Network::new(&training_builder(&varmap, &device), &arch)?;
+    let static_table = match &static_vectors {
+        Some(vectors) => {
+            let table = vectors.table_for(&vocab)?;
+            let proj = static_projection(&varmap, vectors.dim(), arch.dim, config.seed, &device)?;
+            network = network.with_static_words(StaticWords {
+                table: table.clone(),
+                proj,
+            })?;
+            Some(table)
+        }
+        None => None,
+    };
     let mut named_vars: Vec<(String, candle_core::Var)> = varmap
         .data()
         .lock()
@@ -1152,6 +1220,7 @@ pub fn train(
         pools,
         device: &device,
         varmap: &varmap,
+        static_table: static_table.as_ref(),
         model_config: &model_config,
         tools,
         validation: &validation_set,

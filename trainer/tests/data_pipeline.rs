@@ -27,6 +27,7 @@ fn run(id: usize, query: &str, calls: Vec<ToolCall>) -> RunRecord {
         calls: calls.clone(),
         router: "toolforge".into(),
         confidence: Some(0.95),
+        unsupported: false,
     };
     RunRecord {
         schema_version: RUN_RECORD_SCHEMA_VERSION,
@@ -107,6 +108,7 @@ fn logs_become_split_and_exported_training_data() {
         calls: vec![ToolCall::new("dictionary", json!({"word": "ephemeral"}))],
         router: "user".into(),
         confidence: None,
+        unsupported: false,
     };
     append_feedback(
         &log,

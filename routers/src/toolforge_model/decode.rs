@@ -195,6 +195,7 @@ impl Decoder {
             return Ok(Vec::new());
         }
         let mut spans = self.spans(scored.tag_logits, scored.tokens.len(), &chosen);
+        self.join_fragments(&mut spans, scored);
         self.force_required(&mut spans, scored, &chosen, context);
         let mut per_tool: Vec<ToolCalls> = Vec::new();
         for &t in &chosen {
@@ -259,6 +260,44 @@ impl Decoder {
             ));
         }
         Ok(calls)
+    }
+
+    /// Joins spans of one free-text slot (search query, goal, expression) that
+    /// nothing separates but other words: the tags broke one request into
+    /// fragments ("is there traffic | on the way | to the city"), and each span
+    /// would become a call of its own. Spans with a separator between them
+    /// ("and", "or", "then", "also", "plus", `,`, `;`, `&`) stay apart.
+    fn join_fragments(&self, spans: &mut Vec<Span>, scored: &Scored<'_>) {
+        const SEPARATORS: &[&str] = &["and", "or", "then", "also", "plus", ",", ";", "&"];
+        let free_text = |slot: usize| {
+            matches!(
+                self.slots[slot].transform,
+                Transform::Keep | Transform::Expression
+            )
+        };
+        let separated = |from: usize, to: usize| {
+            (from..to).any(|i| {
+                scored.tokens.get(i).is_some_and(|t| {
+                    let text = t.text(scored.query);
+                    SEPARATORS.iter().any(|s| text.eq_ignore_ascii_case(s))
+                })
+            })
+        };
+        spans.sort_by_key(|s| s.start);
+        let mut joined: Vec<Span> = Vec::with_capacity(spans.len());
+        for span in spans.drain(..) {
+            if let Some(last) = joined.last_mut().filter(|last| {
+                last.slot == span.slot
+                    && free_text(span.slot)
+                    && span.start > last.end
+                    && !separated(last.end + 1, span.start)
+            }) {
+                last.end = span.end;
+                continue;
+            }
+            joined.push(span);
+        }
+        *spans = joined;
     }
 
     /// Adds a span for each required argument of a chosen tool that the tags
@@ -592,6 +631,11 @@ mod tests {
                 "datetime",
                 json!({"type": "object", "properties": {"location": {"type": ["string", "null"]}}}),
             ),
+            spec(
+                "web_search",
+                json!({"type": "object", "additionalProperties": false, "required": ["query"],
+                "properties": {"query": {"type": "string"}}}),
+            ),
         ]
     }
 
@@ -617,6 +661,7 @@ mod tests {
                 dropout: 0.0,
             },
             tools,
+            unsupported_output: false,
             slots,
             temperature: 1.0,
             threshold: 0.5,
@@ -695,6 +740,34 @@ mod tests {
         );
         assert_eq!(calls[1].arguments["location"], "New York");
         assert_eq!(calls[1].arguments["date"], "tomorrow");
+    }
+
+    #[test]
+    fn fragments_of_one_request_make_one_call() {
+        const Q: Option<(&str, bool)> = Some(("web_search.query", true));
+        const QI: Option<(&str, bool)> = Some(("web_search.query", false));
+        let probs = [0.1, 0.1, 0.1, 0.1, 0.9];
+        // "is there traffic | on the way | to the city": three fragments, one call.
+        let calls = run(
+            "is there traffic on the way to the city",
+            &probs,
+            &[None, None, Q, None, Q, QI, None, Q, QI],
+        )
+        .unwrap();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(
+            calls[0].arguments["query"],
+            "traffic on the way to the city"
+        );
+        // Two requests joined by "and" stay two calls.
+        let calls = run(
+            "search rust jobs and search go jobs",
+            &probs,
+            &[None, Q, QI, None, None, Q, QI],
+        )
+        .unwrap();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(calls[1].arguments["query"], "go jobs");
     }
 
     #[test]

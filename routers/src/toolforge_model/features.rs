@@ -232,6 +232,27 @@ impl Vocab {
         })
     }
 
+    /// The vocabulary with `extra` words appended (those it lacks, in order):
+    /// words the model should know beyond its training data, such as the words
+    /// of static vectors.
+    pub fn with_words<'a>(self, extra: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut file = self.to_file();
+        for word in extra {
+            let word = normalize_word(word);
+            if !word.is_empty() && !self.index.contains_key(&word) {
+                file.words.push(word);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        file.words.retain(|w| seen.insert(w.clone()));
+        Self::from_file(file)
+    }
+
+    /// Known words, word `i` having id `i + 1`.
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+
     /// A vocabulary from its saved form.
     pub fn from_file(file: VocabFile) -> Self {
         let index = file

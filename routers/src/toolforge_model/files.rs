@@ -71,6 +71,10 @@ pub struct ModelConfig {
     pub encoder: Option<EncoderRef>,
     /// Tools in the order of the tool head's outputs.
     pub tools: Vec<ToolInfo>,
+    /// The tool head has one more output, after the tools: the probability that
+    /// the request asks for something no tool can do (contract 1.1 `unsupported`).
+    #[serde(default)]
+    pub unsupported_output: bool,
     /// Slots in tag order: slot `s` has tags `B = 1 + 2s`, `I = 2 + 2s` (0 is `O`).
     pub slots: Vec<SlotInfo>,
     /// Temperature of the tool sigmoids, fitted on validation data.
@@ -85,6 +89,11 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// Outputs of the tool head: one per tool, plus the unsupported one.
+    pub fn head_outputs(&self) -> usize {
+        self.tools.len() + usize::from(self.unsupported_output)
+    }
+
     /// Number of BIO tags.
     pub fn tag_count(&self) -> usize {
         1 + 2 * self.slots.len()

@@ -232,6 +232,7 @@ fn add_row(dst: &mut [f32], table: &[f32], row: usize, scale: f32) {
 impl InferenceNet {
     /// Copies the weights of `net`.
     pub fn from_network(net: &Network) -> Result<Self> {
+        let net = &net.folded()?;
         let arch = net.arch();
         let p = net.params();
         let layers = p

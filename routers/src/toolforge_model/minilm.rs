@@ -804,6 +804,7 @@ mod tests {
                 tuned_layers,
             }),
             tools: infos,
+            unsupported_output: false,
             slots,
             temperature: 1.0,
             threshold: 0.0,

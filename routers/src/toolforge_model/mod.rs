@@ -215,7 +215,7 @@ impl ToolForgeModel {
             &vb,
             reference.hidden,
             reference.dim,
-            config.tools.len(),
+            config.head_outputs(),
             config.tag_count(),
         )
         .map_err(|e| invalid(HEADS_FILE, e))?;
@@ -306,7 +306,8 @@ impl ToolForgeModel {
     }
 
     /// A model from parts already in memory (the trainer's network, for instance).
-    /// Routing uses a copy of the network's weights taken now.
+    /// Routing uses a copy of the network's weights taken now, with any static
+    /// word vectors folded into the word table.
     pub fn from_parts(
         config: ModelConfig,
         vocab: Vocab,
@@ -321,6 +322,7 @@ impl ToolForgeModel {
             ));
         }
         let decoder = Decoder::new(&config).map_err(|m| invalid(CONFIG_FILE, m))?;
+        let network = network.folded()?;
         let fast = Arc::new(InferenceNet::from_network(&network)?);
         Ok(Self {
             config,
@@ -401,7 +403,7 @@ impl ToolForgeModel {
             return Ok(QueryScores {
                 tokens,
                 truncated,
-                tool_logits: vec![0.0; self.config.tools.len()],
+                tool_logits: vec![0.0; self.config.head_outputs()],
                 tag_logits: Vec::new(),
             });
         }
@@ -425,7 +427,7 @@ impl ToolForgeModel {
             return Ok(QueryScores {
                 tokens: Vec::new(),
                 truncated: encoded.truncated,
-                tool_logits: vec![0.0; self.config.tools.len()],
+                tool_logits: vec![0.0; self.config.head_outputs()],
                 tag_logits: Vec::new(),
             });
         }
@@ -484,8 +486,13 @@ impl ToolForgeModel {
         }
         let cut = query.len().min(MAX_QUERY_BYTES);
         let query = query.get(..cut).unwrap_or(query);
-        let probs = self.probabilities(&scores.tool_logits);
-        let chosen = self.decoder.chosen(&probs);
+        let all_probs = self.probabilities(&scores.tool_logits);
+        let n_tools = self.config.tools.len().min(all_probs.len());
+        let (probs, outcome) = all_probs.split_at(n_tools);
+        let chosen = self.decoder.chosen(probs);
+        // The extra output, when the model has one: "no tool can do this".
+        let unsupported_p = outcome.first().copied();
+        let unsupported = chosen.is_empty() && unsupported_p.is_some_and(|p| f64::from(p) >= 0.5);
         let confidence: f64 = probs
             .iter()
             .enumerate()
@@ -497,12 +504,22 @@ impl ToolForgeModel {
                     1.0 - p
                 }
             })
-            .product();
+            .product::<f64>()
+            * unsupported_p.map_or(1.0, |p| {
+                let p = f64::from(p);
+                if unsupported {
+                    p
+                } else if chosen.is_empty() {
+                    1.0 - p
+                } else {
+                    1.0
+                }
+            });
         let scored = Scored {
             query,
             tokens: &scores.tokens,
             truncated: scores.truncated,
-            tool_probs: &probs,
+            tool_probs: probs,
             tag_logits: &scores.tag_logits,
         };
         let calls = match self.decoder.decode(&scored, context) {
@@ -517,6 +534,7 @@ impl ToolForgeModel {
             return Ok(None);
         }
         Ok(Some(RouteDecision {
+            unsupported: unsupported && calls.is_empty(),
             calls,
             router: NAME.to_string(),
             confidence: Some((confidence.clamp(0.0, 1.0) * 10_000.0).round() / 10_000.0),
@@ -536,7 +554,7 @@ fn check_parts(config: &ModelConfig, vocab: &Vocab) -> Result<(), ModelError> {
     arch.check().map_err(|m| invalid(CONFIG_FILE, m))?;
     let sizes = vocab.sizes();
     let expected = [
-        ("tools", arch.tools, config.tools.len()),
+        ("tools", arch.tools, config.head_outputs()),
         ("tags", arch.tags, config.tag_count()),
         ("word_rows", arch.word_rows, vocab.word_rows()),
         (

@@ -1,5 +1,7 @@
 //! The ToolForge network in candle: token embeddings (word + mean of character
-//! n-grams + shape + position), a small pre-norm transformer encoder with padding
+//! n-grams + shape + position, and in training optionally fixed static word
+//! vectors through a learned projection, folded into the word table when saved),
+//! a small pre-norm transformer encoder with padding
 //! masks, a multi-label tool head over mean ⊕ max pooling and a per-token BIO tag
 //! head over argument slots. One struct serves training (parameters in a
 //! `VarMap`, dropout, ops that record gradients) and inference (parameters from
@@ -281,10 +283,44 @@ pub(crate) struct ParamRefs<'a> {
     pub tag_head: (&'a Tensor, &'a Tensor),
 }
 
+/// Name of the projection of [`StaticWords`] among training parameters.
+pub const STATIC_PROJ: &str = "emb.static_proj";
+
+/// Fixed word vectors (static embeddings distilled from a pretrained encoder, one
+/// row per word-table row, zeros where a row has none) read through a trained
+/// projection and added to the word embedding. Only training carries them: a
+/// saved model has `emb.word + table · proj` as its word table
+/// ([`fold_static_weights`], [`Network::folded`]), so inference is unchanged.
+#[derive(Debug, Clone)]
+pub struct StaticWords {
+    /// `[word_rows, static_dim]`, not trained.
+    pub table: Tensor,
+    /// `[static_dim, dim]`, trained.
+    pub proj: Tensor,
+}
+
+/// Replaces `emb.word` in saved weights by `emb.word + table · proj` and drops
+/// the projection, so the weights load as a plain network.
+pub fn fold_static_weights(
+    weights: &mut std::collections::HashMap<String, Tensor>,
+    table: &Tensor,
+) -> Result<()> {
+    let Some(proj) = weights.remove(STATIC_PROJ) else {
+        return Ok(());
+    };
+    let word = weights
+        .get("emb.word")
+        .ok_or_else(|| candle_core::Error::Msg("missing emb.word".into()))?;
+    let folded = (word + table.matmul(&proj)?)?;
+    weights.insert("emb.word".into(), folded);
+    Ok(())
+}
+
 /// The network.
 #[derive(Debug, Clone)]
 pub struct Network {
     arch: ArchConfig,
+    static_words: Option<StaticWords>,
     word_emb: Tensor,
     ngram_emb: Tensor,
     shape_emb: Tensor,
@@ -450,6 +486,7 @@ impl Network {
         };
         Ok(Self {
             arch: arch.clone(),
+            static_words: None,
             word_emb,
             ngram_emb,
             shape_emb,
@@ -474,6 +511,10 @@ impl Network {
         };
         Self {
             arch: self.arch.clone(),
+            static_words: self.static_words.as_ref().map(|s| StaticWords {
+                table: s.table.clone(),
+                proj: s.proj.detach(),
+            }),
             word_emb: self.word_emb.detach(),
             ngram_emb: self.ngram_emb.detach(),
             shape_emb: self.shape_emb.detach(),
@@ -496,7 +537,39 @@ impl Network {
         }
     }
 
-    /// The parameters, for the single-query inference copy.
+    /// Adds fixed static word vectors read through `proj` (see [`StaticWords`]).
+    pub fn with_static_words(mut self, static_words: StaticWords) -> Result<Self> {
+        let (rows, s) = static_words.table.dims2()?;
+        if rows != self.arch.word_rows || static_words.proj.dims2()? != (s, self.arch.dim) {
+            candle_core::bail!(
+                "static word vectors of shape {:?} with projection {:?} do not fit {} word rows of width {}",
+                static_words.table.dims(),
+                static_words.proj.dims(),
+                self.arch.word_rows,
+                self.arch.dim
+            );
+        }
+        self.static_words = Some(static_words);
+        Ok(self)
+    }
+
+    /// The same network with any static word vectors folded into the word table
+    /// (the form that is saved and run by inference).
+    pub fn folded(&self) -> Result<Self> {
+        let Some(static_words) = &self.static_words else {
+            return Ok(self.clone());
+        };
+        let word_emb =
+            (self.word_emb.detach() + static_words.table.matmul(&static_words.proj.detach())?)?;
+        Ok(Self {
+            static_words: None,
+            word_emb,
+            ..self.clone()
+        })
+    }
+
+    /// The parameters, for the single-query inference copy (static word vectors,
+    /// if any, are not included: fold them first).
     pub(crate) fn params(&self) -> ParamRefs<'_> {
         ParamRefs {
             word_emb: &self.word_emb,
@@ -537,10 +610,16 @@ impl Network {
             );
         }
         let g = self.arch.max_ngrams;
-        let words = self
-            .word_emb
-            .index_select(&batch.word_ids.flatten_all()?, 0)?
-            .reshape((b, t, d))?;
+        let ids = batch.word_ids.flatten_all()?;
+        let mut words = self.word_emb.index_select(&ids, 0)?;
+        if let Some(static_words) = &self.static_words {
+            words = (words
+                + static_words
+                    .table
+                    .index_select(&ids, 0)?
+                    .matmul(&static_words.proj)?)?;
+        }
+        let words = words.reshape((b, t, d))?;
         // Weighted mean of each token's n-gram vectors, as a batched product.
         let ngram_vectors =
             self.ngram_emb

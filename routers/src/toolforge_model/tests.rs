@@ -58,6 +58,7 @@ fn random_model(dir: &Path, dim: usize, words: usize) -> ModelConfig {
         backbone: "compact".into(),
         architecture: arch,
         tools: infos,
+        unsupported_output: false,
         slots,
         temperature: 1.0,
         threshold: 0.0,

@@ -83,6 +83,11 @@ impl WordPiece {
         })
     }
 
+    /// Every entry of the vocabulary (pieces, `##` continuations and specials).
+    pub fn entries(&self) -> impl Iterator<Item = &str> {
+        self.vocab.keys().map(String::as_str)
+    }
+
     /// Id of `[CLS]`.
     pub fn cls(&self) -> u32 {
         self.cls

@@ -353,6 +353,27 @@ const IMPERIAL_VARIANTS: &[(&str, &str)] = &[
     ("short ton", "long ton"),
 ];
 
+/// Units whose name also reads as a unit of another kind: beside a unit of that
+/// kind the other reading is meant ("ounces in 2 liters" are fluid ounces,
+/// "100 pounds in euros" are pounds sterling, "a ton of water in liters").
+const OTHER_READINGS: &[(&str, &str)] = &[
+    ("ounce", "fluid ounce"),
+    ("fluid ounce", "ounce"),
+    ("imperial fluid ounce", "ounce"),
+    ("pound", "GBP"),
+    ("GBP", "pound"),
+];
+
+/// The other reading of `unit` when it is of `category` ("ounce" beside a volume
+/// is the fluid ounce), or `None` when it has none.
+pub fn reading_as(unit: &Unit, category: Category) -> Option<Unit> {
+    OTHER_READINGS
+        .iter()
+        .filter(|(name, _)| *name == unit.name)
+        .filter_map(|(_, other)| lookup(&normalise(other)))
+        .find(|other| other.category == category)
+}
+
 /// Words that select the imperial variant ("imperial gallon", "gallon (uk)").
 const IMPERIAL_WORDS: &[&str] = &["imperial", "imp", "uk", "british", "brit"];
 /// Words that select the US variant, which is already the default ("us gallon", "liquid pint").

@@ -451,7 +451,7 @@ pub(super) fn train_minilm(
         ngram_buckets: 0,
         max_ngrams: 0,
         shapes: 0,
-        tools: tool_names.len(),
+        tools: tool_names.len() + 1,
         tags,
         dropout: config.dropout,
     };
@@ -470,6 +470,7 @@ pub(super) fn train_minilm(
             tuned_layers: tune,
         }),
         tools: tool_infos,
+        unsupported_output: true,
         slots,
         temperature: 1.0,
         threshold: config.threshold,
@@ -477,7 +478,7 @@ pub(super) fn train_minilm(
         training: Value::Null,
     };
 
-    let params = Trainable::new(&encoder, config, tool_names.len(), tags, &device)?;
+    let params = Trainable::new(&encoder, config, tool_names.len() + 1, tags, &device)?;
     let parameters = Heads::param_count(hidden, dim, tool_names.len(), tags);
     let tuned_parameters = params.top.param_count();
     let context = RouteContext::new(tools.to_vec());

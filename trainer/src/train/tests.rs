@@ -161,6 +161,7 @@ fn ex(query: &str, calls: Vec<ToolCall>) -> Example {
         calls,
         source: "test".into(),
         meta: Value::Null,
+        ..Example::default()
     }
 }
 
