@@ -176,6 +176,39 @@ async fn tool_errors_unknown_tools_and_bad_arguments_become_error_entries() {
     assert!(run.calls.iter().all(|c| c.output.is_none()));
 }
 
+/// A router that says no tool can serve any request.
+struct Unsupported;
+
+#[async_trait]
+impl Router for Unsupported {
+    fn name(&self) -> &str {
+        "unsupported"
+    }
+    async fn route(&self, _: &str, _: &RouteContext) -> Result<Option<RouteDecision>, RouteError> {
+        Ok(Some(RouteDecision::unsupported("unsupported", Some(0.9))))
+    }
+}
+
+#[tokio::test]
+async fn an_unsupported_request_is_answered_with_what_the_agent_can_do() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let agent = Agent::builder(registry(&events), Arc::new(Unsupported)).build();
+    let run = agent.ask("set an alarm for 7").await.unwrap();
+    assert!(run.decision.unsupported && run.calls.is_empty());
+    assert!(
+        run.answer.starts_with("Sorry, I can't do that"),
+        "{}",
+        run.answer
+    );
+    for tool in ["slow_a", "slow_b", "failing"] {
+        assert!(run.answer.contains(tool), "{}", run.answer);
+    }
+    assert!(!run.answer.contains("No tool was needed"));
+    let ask = serde_json::to_value(toolforge::agent::AskOutput::from(&run)).unwrap();
+    assert_eq!(ask["unsupported"], true);
+    assert!(events.lock().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn empty_and_oversized_queries_are_refused_clearly() {
     let events = Arc::new(Mutex::new(Vec::new()));

@@ -83,8 +83,9 @@ pub struct BuildArgs {
     #[arg(long = "extra", value_name = "FILE")]
     pub extra: Vec<PathBuf>,
     /// Extra dataset files (hand-written examples) merged in before filtering
-    /// that go to the training and validation splits only, never to test.
-    #[arg(long = "extra-train", value_name = "FILE")]
+    /// that go to the training and validation splits only, never to test. A
+    /// directory stands for its `*.jsonl` files, in name order.
+    #[arg(long = "extra-train", value_name = "FILE|DIR")]
     pub extra_train: Vec<PathBuf>,
 }
 
@@ -295,6 +296,25 @@ fn read_candidates(path: &Path) -> anyhow::Result<(Vec<Candidate>, usize)> {
         }
     }
     Ok((candidates, unreadable))
+}
+
+/// `paths` with each directory replaced by its `*.jsonl` files in name order.
+fn jsonl_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot list {}", path.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        inside.sort();
+        files.extend(inside);
+    }
+    Ok(files)
 }
 
 fn read_eval_sets(paths: &[PathBuf]) -> anyhow::Result<Vec<Example>> {
@@ -571,7 +591,7 @@ fn build(config: &AgentConfig, args: BuildArgs) -> anyhow::Result<()> {
         (query.to_string(), source.to_string(), meta.to_string())
     };
     let mut train_only: HashSet<(String, String, String)> = HashSet::new();
-    for extra in &args.extra_train {
+    for extra in &jsonl_files(&args.extra_train)? {
         let more = read_candidates(extra)?.0;
         train_only.extend(more.iter().map(|c| origin(&c.query, &c.source, &c.meta)));
         candidates.extend(more);

@@ -200,6 +200,12 @@ fn strip_lead_in(expression: &str) -> String {
     if let Some(trailing) = TRAILING.as_ref() {
         s = trailing.replace(&s, "").into_owned();
     }
+    // A label before the math ("the tip: 18% of 64.50", "total: 3 * 4.99").
+    if let Some((label, math)) = s.split_once(':') {
+        if !label.chars().any(|c| c.is_ascii_digit()) && math.chars().any(|c| c.is_ascii_digit()) {
+            s = math.to_string();
+        }
+    }
     s.trim().to_string()
 }
 
@@ -207,6 +213,10 @@ fn strip_lead_in(expression: &str) -> String {
 static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
         (r"\bper ?cent\b", "%"),
+        // Money: the amount is the number ("$64.50", "64.50 dollars", "€20").
+        (r"[$€£¥₹]\s*([0-9.])", "$1"),
+        (r"([0-9.])\s*(?:[$€£¥₹]|(?:us )?dollars?|bucks|euros?|pounds?|usd|eur|gbp)(?:\b|\s|$)", "$1 "),
+        (r"%\s*(?:tip|tax|discount|interest|off)?\s*(?:of|on)\b", "% *"),
         (r"%\s*of\b", "% *"),
         (r"\blog(?:arithm)? base\s+([0-9.]+)\s+of\s+([0-9.]+)", "log($2, $1)"),
         (r"\bsquare root\b", "sqrt"),
@@ -977,6 +987,22 @@ mod tests {
         assert_eq!(ev("hey what's 15% of 2850?"), 427.5);
         assert_eq!(ev("200 * 15%"), 30.0);
         assert_eq!(ev("(50%) * 8"), 4.0);
+    }
+
+    #[test]
+    fn percentages_of_money_and_labels() {
+        let close = |s: &str, want: f64| {
+            let got = ev(s);
+            assert!((got - want).abs() < 1e-9, "{s}: {got}");
+        };
+        close("calculate the tip: 18% of $64.50", 11.61);
+        close("18% tip on 64.50", 11.61);
+        close("20% off €45", 9.0);
+        close("15 percent of 80 dollars", 12.0);
+        close("$64.50 * 0.18", 11.61);
+        close("3 * 4.99 usd", 14.97);
+        close("total: 3 * 4.99", 14.97);
+        assert_eq!(ev("time: 10 - 4"), 6.0);
     }
 
     #[test]

@@ -727,6 +727,37 @@ fn fit_temperature(logits: &[Vec<f32>], gold: &[Vec<f32>]) -> f64 {
     (best.0 * 100.0).round() / 100.0
 }
 
+/// The threshold on the unsupported output (the last column) that best tells
+/// unsupported requests from direct answers among the validation examples that
+/// call no tool, on a grid from 0.1 to 0.9; 0.5 when there are none. Ties go to
+/// the threshold nearest 0.5.
+fn fit_unsupported_threshold(logits: &[Vec<f32>], gold: &[Vec<f32>], temperature: f64) -> f64 {
+    let rows: Vec<(f64, bool)> = logits
+        .iter()
+        .zip(gold)
+        .filter_map(|(z, y)| {
+            let (last, tools) = y.split_last()?;
+            if tools.iter().any(|t| *t > 0.5) {
+                return None;
+            }
+            Some((prob(*z.last()?, temperature), *last > 0.5))
+        })
+        .collect();
+    if rows.is_empty() {
+        return 0.5;
+    }
+    let right = |t: f64| rows.iter().filter(|(p, u)| (*p >= t) == *u).count();
+    let mut best: (f64, usize) = (0.5, right(0.5));
+    for step in 2..=18 {
+        let t = f64::from(step) * 0.05;
+        let score = right(t);
+        if score > best.1 || (score == best.1 && (t - 0.5).abs() < (best.0 - 0.5).abs()) {
+            best = (t, score);
+        }
+    }
+    (best.0 * 100.0).round() / 100.0
+}
+
 /// Scores `model` on `examples` (decisions without the abstention threshold).
 fn validate(
     model: &ToolForgeModel,
@@ -1162,6 +1193,7 @@ pub fn train(
         architecture: arch.clone(),
         tools: tool_infos,
         unsupported_output: true,
+        unsupported_threshold: 0.5,
         slots,
         temperature: 1.0,
         threshold: config.threshold,
@@ -1254,6 +1286,8 @@ pub fn train(
     }
     let temperature = fit_temperature(&val_logits, &val_gold);
     model_config.temperature = temperature;
+    model_config.unsupported_threshold =
+        fit_unsupported_threshold(&val_logits, &val_gold, temperature);
     let parameters = Network::param_count(&arch);
     model_config.training = json!({
         "backbone": config.backbone.name(),

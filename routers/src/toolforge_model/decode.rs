@@ -196,6 +196,7 @@ impl Decoder {
         }
         let mut spans = self.spans(scored.tag_logits, scored.tokens.len(), &chosen);
         self.join_fragments(&mut spans, scored);
+        self.join_compound_quantities(&mut spans);
         self.force_required(&mut spans, scored, &chosen, context);
         let mut per_tool: Vec<ToolCalls> = Vec::new();
         for &t in &chosen {
@@ -298,6 +299,36 @@ impl Decoder {
             joined.push(span);
         }
         *spans = joined;
+    }
+
+    /// Joins a quantity written in several units ("5 feet 10 inches", "2 h 30
+    /// min"): a number span and a unit span of one tool, then a number and a unit
+    /// of the same slots right after, are one value whose unit span runs over the
+    /// rest ("feet 10 inches"); the tool adds the parts. Fan-out would otherwise
+    /// make one call per part.
+    fn join_compound_quantities(&self, spans: &mut Vec<Span>) {
+        let is = |span: &Span, transform: Transform| self.slots[span.slot].transform == transform;
+        let same_tool = |a: &Span, b: &Span| self.slots[a.slot].tool == self.slots[b.slot].tool;
+        spans.sort_by_key(|s| s.start);
+        let mut i = 0;
+        while i + 3 < spans.len() {
+            let (number, unit, next_number, next_unit) =
+                (spans[i], spans[i + 1], spans[i + 2], spans[i + 3]);
+            let compound = is(&number, Transform::Number)
+                && is(&unit, Transform::Unit)
+                && same_tool(&number, &unit)
+                && next_number.slot == number.slot
+                && next_unit.slot == unit.slot
+                && unit.start == number.end + 1
+                && next_number.start == unit.end + 1
+                && next_unit.start == next_number.end + 1;
+            if compound {
+                spans[i + 1].end = next_unit.end;
+                spans.drain(i + 2..i + 4);
+            } else {
+                i += 1;
+            }
+        }
     }
 
     /// Adds a span for each required argument of a chosen tool that the tags
@@ -662,6 +693,7 @@ mod tests {
             },
             tools,
             unsupported_output: false,
+            unsupported_threshold: 0.5,
             slots,
             temperature: 1.0,
             threshold: 0.5,
@@ -768,6 +800,35 @@ mod tests {
         .unwrap();
         assert_eq!(calls.len(), 2, "{calls:?}");
         assert_eq!(calls[1].arguments["query"], "go jobs");
+    }
+
+    #[test]
+    fn compound_quantities_make_one_call() {
+        let value = Some(("unit_converter.value", true));
+        let from = Some(("unit_converter.from_unit", true));
+        let to = Some(("unit_converter.to_unit", true));
+        let calls = run(
+            "convert 5 feet 10 inches to cm",
+            &[0.1, 0.9, 0.1, 0.1],
+            &[None, value, from, value, from, None, to],
+        )
+        .unwrap();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(
+            calls[0].arguments,
+            json!({"value": 5, "from_unit": "feet 10 inches", "to_unit": "cm"})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
+        // Two quantities with "and" between them stay two calls.
+        let calls = run(
+            "5 feet and 10 inches to cm",
+            &[0.1, 0.9, 0.1, 0.1],
+            &[value, from, None, value, from, None, to],
+        )
+        .unwrap();
+        assert_eq!(calls.len(), 2, "{calls:?}");
     }
 
     #[test]

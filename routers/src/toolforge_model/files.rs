@@ -75,6 +75,10 @@ pub struct ModelConfig {
     /// the request asks for something no tool can do (contract 1.1 `unsupported`).
     #[serde(default)]
     pub unsupported_output: bool,
+    /// A no-tool decision is `unsupported` from this (temperature-scaled)
+    /// probability of the unsupported output on, fitted on validation data.
+    #[serde(default = "default_unsupported_threshold")]
+    pub unsupported_threshold: f64,
     /// Slots in tag order: slot `s` has tags `B = 1 + 2s`, `I = 2 + 2s` (0 is `O`).
     pub slots: Vec<SlotInfo>,
     /// Temperature of the tool sigmoids, fitted on validation data.
@@ -86,6 +90,10 @@ pub struct ModelConfig {
     /// Facts about training (data sizes, epochs, validation scores).
     #[serde(default)]
     pub training: Value,
+}
+
+fn default_unsupported_threshold() -> f64 {
+    0.5
 }
 
 impl ModelConfig {

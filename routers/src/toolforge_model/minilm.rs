@@ -805,6 +805,7 @@ mod tests {
             }),
             tools: infos,
             unsupported_output: false,
+            unsupported_threshold: 0.5,
             slots,
             temperature: 1.0,
             threshold: 0.0,

@@ -492,7 +492,8 @@ impl ToolForgeModel {
         let chosen = self.decoder.chosen(probs);
         // The extra output, when the model has one: "no tool can do this".
         let unsupported_p = outcome.first().copied();
-        let unsupported = chosen.is_empty() && unsupported_p.is_some_and(|p| f64::from(p) >= 0.5);
+        let unsupported = chosen.is_empty()
+            && unsupported_p.is_some_and(|p| f64::from(p) >= self.config.unsupported_threshold);
         let confidence: f64 = probs
             .iter()
             .enumerate()
@@ -580,7 +581,10 @@ fn check_parts(config: &ModelConfig, vocab: &Vocab) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// Writes a model directory: weights, `config.json` (its `model_version` set from
+/// Weights stored in half precision.
+const HALF_PRECISION: &[&str] = &["emb.word", "emb.ngram"];
+
+/// Writes a model directory: weights (embedding tables in f16), `config.json` (its `model_version` set from
 /// the weights' hash when empty), `vocab.json`, `tools.json` and `manifest.json`.
 /// Returns the config as written.
 pub fn write_model_dir(
@@ -593,7 +597,20 @@ pub fn write_model_dir(
     let io = |path: PathBuf| move |source| ModelError::Io { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
     let weights_path = dir.join(WEIGHTS_FILE);
-    candle_core::safetensors::save(weights, &weights_path)?;
+    // The embedding tables are most of the weights and lose nothing that
+    // matters in f16 (they load back as f32).
+    let stored = weights
+        .iter()
+        .map(|(name, tensor)| {
+            let tensor = if HALF_PRECISION.contains(&name.as_str()) {
+                tensor.to_dtype(DType::F16)?
+            } else {
+                tensor.clone()
+            };
+            Ok((name.clone(), tensor))
+        })
+        .collect::<Result<HashMap<String, Tensor>, candle_core::Error>>()?;
+    candle_core::safetensors::save(&stored, &weights_path)?;
     let weights_bytes = std::fs::read(&weights_path).map_err(io(weights_path.clone()))?;
     if config.model_version.is_empty() {
         let hash = sha256_hex(&weights_bytes);

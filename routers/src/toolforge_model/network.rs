@@ -888,6 +888,57 @@ mod tests {
     }
 
     #[test]
+    fn static_words_fold_into_the_word_table() {
+        let device = Device::Cpu;
+        let vocab = Vocab::build(["a", "a", "b", "b"], 2, 10, sizes());
+        let mut arch = arch(vocab.word_rows());
+        arch.dropout = 0.0;
+        let varmap = VarMap::new();
+        Network::init_varmap(&arch, &varmap, 3, &device).unwrap();
+        let plain = Network::new(&training_builder(&varmap, &device), &arch).unwrap();
+        let mut rng = Rng::new(4);
+        let table: Vec<f32> = (0..arch.word_rows * 5).map(|_| rng.normal()).collect();
+        let table = Tensor::from_vec(table, (arch.word_rows, 5), &device).unwrap();
+        let proj: Vec<f32> = (0..5 * arch.dim).map(|_| rng.normal()).collect();
+        let proj = Tensor::from_vec(proj, (5, arch.dim), &device).unwrap();
+        let with_static = plain
+            .clone()
+            .with_static_words(StaticWords {
+                table: table.clone(),
+                proj: proj.clone(),
+            })
+            .unwrap();
+        let b = batch(&vocab, &["a b c", "b"], &device);
+        let unfolded = with_static.forward(&b, None).unwrap();
+        let folded = with_static.folded().unwrap().forward(&b, None).unwrap();
+        let diff = crate::toolforge_model::max_abs_diff(&unfolded.tool_logits, &folded.tool_logits);
+        assert!(diff < 1e-4, "folding changed the output by {diff}");
+        // The static vectors matter, and saved weights fold the same way.
+        let without = plain.forward(&b, None).unwrap();
+        assert!(
+            crate::toolforge_model::max_abs_diff(&unfolded.tool_logits, &without.tool_logits)
+                > 1e-3
+        );
+        let mut weights = std::collections::HashMap::from([
+            ("emb.word".to_string(), plain.word_emb.clone()),
+            (STATIC_PROJ.to_string(), proj),
+        ]);
+        fold_static_weights(&mut weights, &table).unwrap();
+        assert!(!weights.contains_key(STATIC_PROJ));
+        let diff = crate::toolforge_model::max_abs_diff(
+            &weights["emb.word"],
+            &with_static.folded().unwrap().word_emb,
+        );
+        assert!(diff < 1e-5);
+        // A table of the wrong size is refused.
+        let small = Tensor::zeros((2, 5), DType::F32, &device).unwrap();
+        let proj = Tensor::zeros((5, arch.dim), DType::F32, &device).unwrap();
+        assert!(plain
+            .with_static_words(StaticWords { table: small, proj })
+            .is_err());
+    }
+
+    #[test]
     fn rng_is_deterministic() {
         let mut a = Rng::new(9);
         let mut b = Rng::new(9);

@@ -59,6 +59,7 @@ fn random_model(dir: &Path, dim: usize, words: usize) -> ModelConfig {
         architecture: arch,
         tools: infos,
         unsupported_output: false,
+        unsupported_threshold: 0.5,
         slots,
         temperature: 1.0,
         threshold: 0.0,

@@ -471,6 +471,7 @@ pub(super) fn train_minilm(
         }),
         tools: tool_infos,
         unsupported_output: true,
+        unsupported_threshold: 0.5,
         slots,
         temperature: 1.0,
         threshold: config.threshold,
@@ -522,6 +523,8 @@ pub(super) fn train_minilm(
     }
     let temperature = fit_temperature(&val_logits, &val_gold);
     model_config.temperature = temperature;
+    model_config.unsupported_threshold =
+        super::fit_unsupported_threshold(&val_logits, &val_gold, temperature);
     model_config.training = json!({
         "backbone": BACKBONE,
         "train_examples": train_cache.len(),

@@ -298,6 +298,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn query_words_are_normalised_alphabetic_words() {
+        let words = query_words(["What's 15% of $80, Mañana?", "calories in a BIG mac"]);
+        assert_eq!(
+            words,
+            vec!["big", "calories", "in", "mac", "mañana", "of", "what's"]
+        );
+    }
+
+    #[test]
     fn jacobi_finds_eigenpairs() {
         let a = vec![4.0, 1.0, 2.0, 1.0, 3.0, 0.5, 2.0, 0.5, 5.0];
         let (values, vectors) = symmetric_eigen(a.clone(), 3);

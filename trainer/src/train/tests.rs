@@ -133,6 +133,44 @@ fn fits_a_temperature() {
 }
 
 #[test]
+fn fits_the_unsupported_threshold_on_no_tool_rows() {
+    // Columns: one tool, then the unsupported output. Unsupported rows score
+    // logits 0.0 and 0.4 (p 0.5, 0.6); direct answers -1.0 and -0.8 (p 0.27, 0.31):
+    // any threshold in (0.31, 0.5] separates them, and 0.5 is nearest the default.
+    let logits = vec![
+        vec![-5.0f32, 0.0],
+        vec![-5.0, 0.4],
+        vec![-5.0, -1.0],
+        vec![-5.0, -0.8],
+        vec![5.0, 3.0],
+    ];
+    let gold = vec![
+        vec![0.0f32, 1.0],
+        vec![0.0, 1.0],
+        vec![0.0, 0.0],
+        vec![0.0, 0.0],
+        vec![1.0, 0.0],
+    ];
+    assert_eq!(fit_unsupported_threshold(&logits, &gold, 1.0), 0.5);
+    // Unsupported rows that score low pull the threshold down.
+    let low = vec![
+        vec![-5.0f32, -0.6],
+        vec![-5.0, -0.5],
+        vec![-5.0, -2.0],
+        vec![-5.0, -1.8],
+    ];
+    let gold = vec![
+        vec![0.0f32, 1.0],
+        vec![0.0, 1.0],
+        vec![0.0, 0.0],
+        vec![0.0, 0.0],
+    ];
+    let t = fit_unsupported_threshold(&low, &gold, 1.0);
+    assert!(t > 0.15 && t <= 0.35, "{t}");
+    assert_eq!(fit_unsupported_threshold(&[], &[], 1.0), 0.5);
+}
+
+#[test]
 fn tool_loss_weights_the_rows_that_call_no_tool() {
     let device = Device::Cpu;
     let logits = Tensor::new(&[[2.0f32, -1.0], [0.5, 1.5]], &device).unwrap();
