@@ -216,7 +216,9 @@ static REWRITES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         // Money: the amount is the number ("$64.50", "64.50 dollars", "€20").
         (r"[$€£¥₹]\s*([0-9.])", "$1"),
         (r"([0-9.])\s*(?:[$€£¥₹]|(?:us )?dollars?|bucks|euros?|pounds?|usd|eur|gbp)(?:\b|\s|$)", "$1 "),
-        (r"%\s*(?:tip|tax|discount|interest|off)?\s*(?:of|on)\b", "% *"),
+        // "20% off 45" is the price after the discount.
+        (r"([0-9.]+)\s*%\s*off\s*(?:of\s*)?([0-9.]+)", "$2 * (1 - $1 / 100)"),
+        (r"%\s*(?:tip|tax|discount|interest)?\s*(?:of|on)\b", "% *"),
         (r"%\s*of\b", "% *"),
         (r"\blog(?:arithm)? base\s+([0-9.]+)\s+of\s+([0-9.]+)", "log($2, $1)"),
         (r"\bsquare root\b", "sqrt"),
@@ -997,7 +999,7 @@ mod tests {
         };
         close("calculate the tip: 18% of $64.50", 11.61);
         close("18% tip on 64.50", 11.61);
-        close("20% off €45", 9.0);
+        close("20% off €45", 36.0);
         close("15 percent of 80 dollars", 12.0);
         close("$64.50 * 0.18", 11.61);
         close("3 * 4.99 usd", 14.97);
@@ -1165,7 +1167,7 @@ mod tests {
     fn all_builtin_patterns_compile() {
         assert!(LEAD_IN.is_some());
         assert!(TRAILING.is_some());
-        assert_eq!(REWRITES.len(), 24);
+        assert_eq!(REWRITES.len(), 28);
     }
 
     #[test]

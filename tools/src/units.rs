@@ -73,6 +73,7 @@ impl UnitConverter {
                 "value must be a finite number".to_string(),
             ));
         }
+        let given = value;
         let (value, from) = compound(value, from_unit).map_err(invalid)?;
         let to = parse_unit(to_unit, "to_unit").map_err(invalid)?;
         let (from, to) = match (
@@ -111,7 +112,17 @@ impl UnitConverter {
             }
             _ => {
                 let result = convert(value, &from, &to).map_err(invalid)?;
-                Ok(output(value, &from, result, &to, display_number))
+                let mut out = output(value, &from, result, &to, display_number);
+                if value != given {
+                    // A compound quantity: show it as written ("5 feet 10 inches = ...").
+                    out["summary"] = json!(format!(
+                        "{} {} = {}",
+                        display_input(given),
+                        from_unit.trim(),
+                        to.describe(&display_number(result))
+                    ));
+                }
+                Ok(out)
             }
         }
     }

@@ -480,7 +480,7 @@ pub(super) fn train_minilm(
     };
 
     let params = Trainable::new(&encoder, config, tool_names.len() + 1, tags, &device)?;
-    let parameters = Heads::param_count(hidden, dim, tool_names.len(), tags);
+    let parameters = Heads::param_count(hidden, dim, tool_names.len() + 1, tags);
     let tuned_parameters = params.top.param_count();
     let context = RouteContext::new(tools.to_vec());
     let mut task = MinilmTask {
@@ -504,7 +504,7 @@ pub(super) fn train_minilm(
 
     // Calibrate the best checkpoint's tool probabilities on validation.
     let vb = VarBuilder::from_tensors(weights.clone(), DType::F32, &device);
-    let best_heads = Heads::new(&vb, hidden, dim, tool_names.len(), tags)?;
+    let best_heads = Heads::new(&vb, hidden, dim, tool_names.len() + 1, tags)?;
     let best_top = TopLayers::new(&vb, &encoder, tune)?;
     let best_model = ToolForgeModel::from_minilm(
         model_config.clone(),

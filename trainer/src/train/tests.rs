@@ -500,9 +500,10 @@ fn tiny_minilm_run(tune_layers: usize) {
     let heads = toolforge_routers::toolforge_model::minilm::Heads::param_count(
         32,
         32,
-        specs().len(),
+        model.config().head_outputs(),
         model.config().tag_count(),
     );
+    assert_eq!(model.config().head_outputs(), specs().len() + 1);
     assert_eq!(report.parameters, heads + tune_layers * per_layer);
     assert_eq!(
         model.config().encoder.as_ref().unwrap().tuned_layers,
