@@ -558,7 +558,11 @@ impl fmt::Display for EvalReport {
             self.multi_call_decisions,
             100.0 * ratio(self.multi_call_decisions, self.examples)
         )?;
-        writeln!(f, "argument F1         {:.3}", self.argument_f1)?;
+        if self.per_argument.is_empty() {
+            writeln!(f, "argument F1         n/a (no labeled arguments)")?;
+        } else {
+            writeln!(f, "argument F1         {:.3}", self.argument_f1)?;
+        }
         writeln!(
             f,
             "invalid calls       {:.2}% ({} of {})",
