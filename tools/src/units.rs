@@ -76,14 +76,15 @@ impl UnitConverter {
         let given = value;
         let (value, from) = compound(value, from_unit).map_err(invalid)?;
         let to = parse_unit(to_unit, "to_unit").map_err(invalid)?;
-        let (from, to) = match (
-            catalog::reading_as(&from, to.category),
-            catalog::reading_as(&to, from.category),
-        ) {
-            _ if from.category == to.category => (from, to),
-            (Some(from), _) => (from, to),
-            (None, Some(to)) => (from, to),
-            (None, None) => (from, to),
+        // An ambiguous unit takes the reading of the other unit's kind.
+        let (from, to) = if from.category == to.category {
+            (from, to)
+        } else if let Some(other) = catalog::reading_as(&from, to.category) {
+            (other, to)
+        } else if let Some(other) = catalog::reading_as(&to, from.category) {
+            (from, other)
+        } else {
+            (from, to)
         };
         if from.category != to.category {
             return Err(invalid(UnitError::Incompatible {
