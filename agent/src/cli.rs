@@ -39,17 +39,21 @@ pub enum Command {
     ///
     /// Each input line is {"id": <any>, "query": "<text>"} or a bare line of text
     /// (its id is then the 1-based line number). Each output line is the decision
-    /// {"id", "query", "calls", "router", "confidence", "latency_us"}, or
+    /// {"id", "query", "calls", "router", "confidence", "latency_us"} (plus
+    /// "unsupported": true when no tool can serve the request), or
     /// {"id", "error"} for a bad line; the batch always goes on.
     Route(RouteArgs),
     /// Answer one query with the whole agent: route, run the tools, compose the answer.
     Ask(AskArgs),
     /// List the registered tools with their JSON schemas.
     Tools(ToolsArgs),
-    /// Evaluate a router on a labeled JSONL dataset ({"query", "calls": [...]} lines).
+    /// Evaluate a router on a labeled JSONL dataset ({"query", "calls": [...]} lines,
+    /// or {"query", "accept": [[tool, ...], ...]} where several tool sets are right).
     ///
-    /// Prints tool-set accuracy, macro-F1, per-tool precision/recall, no-tool
-    /// precision/recall, argument F1, invalid-call rate, latency and a confusion matrix.
+    /// Prints tool-set and balanced accuracy, accuracy per gold class and source,
+    /// macro-F1, per-tool precision/recall, no-tool precision/recall, unsupported
+    /// requests flagged, several-call decisions, argument F1, invalid-call rate,
+    /// latency and a confusion matrix.
     Eval(EvalArgs),
     /// Build routing data: generate, distill, from-logs, filter, split, stats, export.
     #[command(subcommand)]
