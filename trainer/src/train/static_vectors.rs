@@ -265,8 +265,8 @@ fn symmetric_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
                     continue;
                 }
                 let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
-                let t = theta.signum().max(0.0).mul_add(2.0, -1.0)
-                    / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let sign = if theta >= 0.0 { 1.0 } else { -1.0 };
+                let t = sign / (theta.abs() + (theta * theta + 1.0).sqrt());
                 let c = 1.0 / (t * t + 1.0).sqrt();
                 let s = t * c;
                 for k in 0..n {
