@@ -300,6 +300,11 @@ mod tests {
             .unwrap_or_else(|e| panic!("{value} {from} -> {to}: {e}"))
     }
 
+    /// Within a thousandth of `want` (for results of compound conversions).
+    fn near(v: &Value, want: f64) -> bool {
+        v.as_f64().is_some_and(|v| (v - want).abs() < 1e-3 * want)
+    }
+
     fn close(a: &Value, b: f64) -> bool {
         a.as_f64()
             .is_some_and(|a| (a - b).abs() <= 1e-9 * b.abs().max(1.0))
@@ -406,8 +411,6 @@ mod tests {
 
     #[tokio::test]
     async fn ambiguous_units_read_from_the_other_unit() {
-        let near =
-            |v: &Value, want: f64| v.as_f64().is_some_and(|v| (v - want).abs() < 1e-3 * want);
         // Ounces beside a volume are fluid ounces; beside a mass, ounces.
         assert!(near(&run(2.0, "liters", "ounces").await["value"], 67.628));
         assert!(near(&run(2.0, "oz", "ml").await["value"], 59.147));
@@ -417,8 +420,6 @@ mod tests {
 
     #[tokio::test]
     async fn compound_quantities_add_their_parts() {
-        let near =
-            |v: &Value, want: f64| v.as_f64().is_some_and(|v| (v - want).abs() < 1e-3 * want);
         assert!(near(
             &run(5.0, "feet 10 inches", "centimeters").await["value"],
             177.8

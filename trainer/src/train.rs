@@ -615,6 +615,18 @@ fn make_batch(
     })
 }
 
+/// A progress bar of `len` steps drawn with `template`, or a hidden one.
+fn progress_bar(len: usize, show: bool, template: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 /// Tool loss: binary cross-entropy on logits in the stable form
 /// `max(x,0) - x*y + ln(1 + e^-|x|)`, averaged over all elements, with the
 /// rows of examples that call no tool (all-zero tool targets; the last column
@@ -901,18 +913,11 @@ fn run_epochs(
 ) -> Result<Epochs, TrainError> {
     let steps_per_epoch = examples.div_ceil(config.batch_size);
     let total_steps = steps_per_epoch * config.max_epochs;
-    let bar = if progress {
-        let bar = ProgressBar::new(total_steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(
+        total_steps,
+        progress,
+        "{msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})",
+    );
     let started = Instant::now();
     let mut order: Vec<usize> = (0..examples).collect();
     let mut epochs: Vec<EpochStats> = Vec::new();

@@ -55,17 +55,6 @@ pub(super) fn project_tags(words: &[Token], word_tags: &[u32], pieces: &[Token])
         .collect()
 }
 
-fn bar(len: usize, progress: bool, template: &str) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
-}
-
 /// Runs the encoder over `queries`, with a progress bar; with `specials`, the
 /// states of `[CLS]` and `[SEP]` are kept (the input of tuned layers).
 fn encode_all(
@@ -75,7 +64,7 @@ fn encode_all(
     what: &str,
     progress: bool,
 ) -> Result<Vec<Encoded>, TrainError> {
-    let bar = bar(
+    let bar = progress_bar(
         queries.len(),
         progress,
         "{msg} [{bar:30}] {pos}/{len} queries ({elapsed}, eta {eta})",

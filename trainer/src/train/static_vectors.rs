@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use toolforge_routers::toolforge_model::features::{normalize_word, tokenize, Vocab};
 use toolforge_routers::toolforge_model::minilm::Encoder;
@@ -170,18 +169,11 @@ pub fn distill(
             "static vectors need 1..={hidden} dimensions, not {dim}"
         )));
     }
-    let bar = if progress {
-        let bar = ProgressBar::new(words.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "static vectors [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = super::progress_bar(
+        words.len(),
+        progress,
+        "static vectors [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
+    );
     let mut pooled: Vec<f64> = Vec::with_capacity(words.len() * hidden);
     for chunk in words.chunks(256) {
         let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
