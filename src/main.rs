@@ -1,4 +1,7 @@
-//! The `toolforge` binary; all logic lives in `toolforge_agent::cli`.
+//! The `toolforge` binary: the command line over the runtime (`toolforge-agent`)
+//! and the training pipeline (`toolforge-trainer`).
+
+mod cli;
 
 fn main() -> std::process::ExitCode {
     // candle's CPU worker pool spin-waits between small ops; one candle thread with a
@@ -11,5 +14,5 @@ fn main() -> std::process::ExitCode {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         std::env::set_var("RAYON_NUM_THREADS", cores.to_string());
     }
-    toolforge_agent::cli::main()
+    cli::main()
 }

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toolforge_tools::ToolsConfig;
-use toolforge_trainer::teacher::config::TeacherConfig;
 
 use crate::autonomous::AutonomousLimits;
 use crate::llm::LlmConfig;
@@ -154,8 +153,10 @@ pub struct AgentConfig {
     pub llm: LlmConfig,
     pub autonomous: AutonomousLimits,
     pub tools: ToolsConfig,
-    /// LLM teacher for `toolforge data distill` and relabelling logs.
-    pub teacher: Option<TeacherConfig>,
+    /// The trainer's `[teacher]` table (the LLM that labels data for `toolforge
+    /// data distill`), kept as written: the runtime never trains, so the command
+    /// that uses it parses and checks it.
+    pub teacher: Option<toml::Table>,
 }
 
 impl Default for AgentConfig {

@@ -1,12 +1,13 @@
 //! ToolForge's runtime: the tool registry, the concurrent executor, responders,
-//! JSONL run logs, configuration, and the `toolforge` command line.
+//! JSONL run logs and configuration: the library a user embeds (the command
+//! line lives in the `toolforge` binary).
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //! use toolforge_agent::{Agent, ToolRegistry};
 //! use toolforge_routers::RegexRouter;
 //!
-//! # async fn demo() -> anyhow::Result<()> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut registry = ToolRegistry::new();
 //! for tool in toolforge_tools::builtin_tools(&Default::default()) {
 //!     registry.register(tool)?;
@@ -20,9 +21,6 @@
 pub mod agent;
 pub mod autonomous;
 pub mod batch;
-pub mod cli;
-pub mod cli_data;
-pub mod cli_model;
 pub mod config;
 pub mod executor;
 pub mod llm;
@@ -37,3 +35,4 @@ pub use executor::Executor;
 pub use registry::{RegistryError, ToolRegistry};
 pub use responder::{LlmResponder, OfflineResponder, Responder};
 pub use runlog::{JsonlRunLog, Redactor, RunSink};
+pub use runtime::BuildError;

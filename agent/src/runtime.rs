@@ -1,11 +1,12 @@
 //! Assembles a ready-to-run agent from an [`AgentConfig`]: the tool registry
 //! (built-ins, plugins, `autonomous_task`), the named routers and the log sink.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use toolforge_core::{RouteContext, Router};
+use toolforge_routers::regex_router::RuleError;
 use toolforge_routers::{ChainRouter, ChainStage, RegexRouter, ToolForgeRouter};
 
 use crate::agent::Agent;
@@ -13,25 +14,55 @@ use crate::autonomous::AutonomousTask;
 use crate::config::AgentConfig;
 use crate::executor::Executor;
 use crate::llm::ChatClient;
+use crate::registry::RegistryError;
 use crate::registry::ToolRegistry;
 use crate::responder::LlmResponder;
-use crate::runlog::{JsonlRunLog, Redactor};
+use crate::runlog::{JsonlRunLog, LogError, Redactor};
+
+/// Why a router, registry or agent could not be assembled from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("reading regex rules {path}: {source}")]
+    ReadRules {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("loading regex rules {path}: {source}")]
+    Rules { path: PathBuf, source: RuleError },
+    #[error("loading the built-in regex rules: {0}")]
+    BuiltinRules(RuleError),
+    #[error("the [chain] table has no stages")]
+    EmptyChain,
+    #[error("a chain cannot contain `chain` itself")]
+    NestedChain,
+    #[error("unknown router `{0}`; choose one of: {names}", names = ROUTER_NAMES.join(", "))]
+    UnknownRouter(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    RunLog(#[from] LogError),
+}
 
 /// Names accepted by `--router`.
 pub const ROUTER_NAMES: [&str; 3] = ["chain", "toolforge", "regex"];
 
 /// Builds a router by name from the configuration.
-pub fn build_router(name: &str, config: &AgentConfig) -> anyhow::Result<Arc<dyn Router>> {
+pub fn build_router(name: &str, config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
     match name {
         "regex" => {
             let router = match &config.regex.rules {
                 Some(path) => {
-                    let extra = std::fs::read_to_string(path)
-                        .with_context(|| format!("reading regex rules {}", path.display()))?;
-                    RegexRouter::with_extra_rules(&extra)
-                        .with_context(|| format!("loading regex rules {}", path.display()))?
+                    let extra =
+                        std::fs::read_to_string(path).map_err(|source| BuildError::ReadRules {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    RegexRouter::with_extra_rules(&extra).map_err(|source| BuildError::Rules {
+                        path: path.clone(),
+                        source,
+                    })?
                 }
-                None => RegexRouter::try_builtin().context("loading the built-in regex rules")?,
+                None => RegexRouter::try_builtin().map_err(BuildError::BuiltinRules)?,
             };
             Ok(Arc::new(router))
         }
@@ -47,12 +78,12 @@ pub fn build_router(name: &str, config: &AgentConfig) -> anyhow::Result<Arc<dyn 
         }
         "chain" => {
             if config.chain.stages.is_empty() {
-                bail!("the [chain] table has no stages");
+                return Err(BuildError::EmptyChain);
             }
             let mut stages = Vec::new();
             for stage in &config.chain.stages {
                 if stage.router == "chain" {
-                    bail!("a chain cannot contain `chain` itself");
+                    return Err(BuildError::NestedChain);
                 }
                 let mut built = ChainStage::new(build_router(&stage.router, config)?)
                     .threshold(stage.threshold);
@@ -65,10 +96,7 @@ pub fn build_router(name: &str, config: &AgentConfig) -> anyhow::Result<Arc<dyn 
                 ChainRouter::new(stages).best_guess(config.chain.best_guess),
             ))
         }
-        other => bail!(
-            "unknown router `{other}`; choose one of: {}",
-            ROUTER_NAMES.join(", ")
-        ),
+        other => Err(BuildError::UnknownRouter(other.to_string())),
     }
 }
 
@@ -85,7 +113,7 @@ pub fn build_executor(config: &AgentConfig) -> Executor {
 pub fn build_registry(
     config: &AgentConfig,
     router: Arc<dyn Router>,
-) -> anyhow::Result<ToolRegistry> {
+) -> Result<ToolRegistry, BuildError> {
     let mut registry = ToolRegistry::new();
     for tool in toolforge_tools::builtin_tools(&config.tools) {
         registry.register(tool)?;
@@ -112,7 +140,7 @@ pub fn build_registry(
 }
 
 /// A full agent for `router_name`, logging runs when the config says so.
-pub fn build_agent(config: &AgentConfig, router_name: &str) -> anyhow::Result<Agent> {
+pub fn build_agent(config: &AgentConfig, router_name: &str) -> Result<Agent, BuildError> {
     let router = build_router(router_name, config)?;
     let registry = build_registry(config, router.clone())?;
     let mut builder = Agent::builder(registry, router).executor(build_executor(config));
@@ -130,6 +158,6 @@ pub fn build_agent(config: &AgentConfig, router_name: &str) -> anyhow::Result<Ag
 pub fn route_context(
     config: &AgentConfig,
     router: Arc<dyn Router>,
-) -> anyhow::Result<RouteContext> {
+) -> Result<RouteContext, BuildError> {
     Ok(RouteContext::new(build_registry(config, router)?.specs()))
 }

@@ -9,8 +9,8 @@ use clap::{Args, ValueEnum};
 use toolforge_trainer::split;
 use toolforge_trainer::train::{self, Backbone, TrainConfig, TrainReport};
 
-use crate::config::AgentConfig;
-use crate::runtime::{build_router, route_context};
+use toolforge_agent::runtime::{build_router, route_context};
+use toolforge_agent::AgentConfig;
 
 /// Backbones `--backbone` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

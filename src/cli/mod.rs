@@ -1,6 +1,9 @@
 //! The `toolforge` command line: `route` (batch routing), `ask` (the whole agent)
 //! and `tools` (registered tools and their schemas), as fixed by the public contract.
 
+mod data;
+mod model;
+
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -10,10 +13,10 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::agent::AskOutput;
-use crate::batch::route_stream;
-use crate::config::AgentConfig;
-use crate::runtime::{build_agent, build_router, route_context};
+use toolforge_agent::batch::route_stream;
+use toolforge_agent::runtime::{build_agent, build_router, route_context};
+use toolforge_agent::AgentConfig;
+use toolforge_agent::AskOutput;
 
 /// ToolForge: a tool-using agent whose router is learned from its own traffic.
 #[derive(Debug, Parser)]
@@ -57,18 +60,18 @@ pub enum Command {
     Eval(EvalArgs),
     /// Build routing data: generate, distill, from-logs, filter, split, stats, export.
     #[command(subcommand)]
-    Data(crate::cli_data::DataCommand),
+    Data(data::DataCommand),
     /// Record feedback on a logged run: `--ok`, or `--correct '<decision json>'`.
-    Feedback(crate::cli_data::FeedbackArgs),
+    Feedback(data::FeedbackArgs),
     /// Train the router model on a split directory (AdamW, early stopping, calibration).
-    Train(crate::cli_model::TrainArgs),
+    Train(model::TrainArgs),
     /// Distil static word vectors from the MiniLM encoder (Model2Vec's recipe) for
     /// `train --static-vectors`.
-    StaticVectors(crate::cli_model::StaticVectorsArgs),
+    StaticVectors(model::StaticVectorsArgs),
     /// Train a grid of models (width x learning rate) and write a results table and chart.
-    Ablate(crate::cli_model::AblateArgs),
+    Ablate(model::AblateArgs),
     /// Retrain from logged traffic; promote the new model only if it is not worse.
-    Retrain(crate::cli_model::RetrainArgs),
+    Retrain(model::RetrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -165,22 +168,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ask(args) => ask(&config, args).await,
         Command::Tools(args) => tools(&config, args),
         Command::Eval(args) => eval(&config, args).await,
-        Command::Data(command) => crate::cli_data::run(&config, command)
+        Command::Data(command) => data::run(&config, command)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Feedback(args) => {
-            crate::cli_data::feedback(&config, args).map(|()| ExitCode::SUCCESS)
-        }
-        Command::Train(args) => {
-            crate::cli_model::run_train(&config, args).map(|()| ExitCode::SUCCESS)
-        }
-        Command::StaticVectors(args) => {
-            crate::cli_model::run_static_vectors(args).map(|()| ExitCode::SUCCESS)
-        }
-        Command::Ablate(args) => crate::cli_model::run_ablate(&config, args)
+        Command::Feedback(args) => data::feedback(&config, args).map(|()| ExitCode::SUCCESS),
+        Command::Train(args) => model::run_train(&config, args).map(|()| ExitCode::SUCCESS),
+        Command::StaticVectors(args) => model::run_static_vectors(args).map(|()| ExitCode::SUCCESS),
+        Command::Ablate(args) => model::run_ablate(&config, args)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Retrain(args) => crate::cli_model::run_retrain(&config, args)
+        Command::Retrain(args) => model::run_retrain(&config, args)
             .await
             .map(|_| ExitCode::SUCCESS),
     }

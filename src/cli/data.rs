@@ -21,8 +21,8 @@ use toolforge_trainer::split::{self, Provenance, SplitConfig, SplitRatios};
 use toolforge_trainer::teacher::config::TeacherConfig;
 use toolforge_trainer::{read_examples, Example};
 
-use crate::config::AgentConfig;
-use crate::runtime::{build_router, route_context};
+use toolforge_agent::runtime::{build_router, route_context};
+use toolforge_agent::AgentConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -375,7 +375,9 @@ fn load_teacher(
         None => config
             .teacher
             .clone()
-            .context("no teacher configured: pass --teacher FILE or add a [teacher] table")?,
+            .context("no teacher configured: pass --teacher FILE or add a [teacher] table")?
+            .try_into()
+            .context("invalid [teacher] table")?,
     };
     Ok(teacher_config.build()?)
 }
