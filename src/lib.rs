@@ -4,7 +4,7 @@
 //! - [`core`]: contracts (tools, specs, decisions, routers, run records);
 //! - [`tools`]: the nine built-in tools and shared-library plugins;
 //! - [`routers`]: regex heuristic, the ToolForge model, chains with fallback;
-//! - [`agent`]: runtime, executor, run logs and the CLI;
+//! - [`agent`]: runtime, executor, run logs and configuration (the CLI is this binary);
 //! - [`trainer`]: data from teachers and logs, training and evaluation.
 
 pub use toolforge_agent as agent;

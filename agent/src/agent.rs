@@ -7,8 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use toolforge_core::{
-    route_traced, CallRecord, RouteContext, RouteDecision, Router, RunRecord, ToolSpec,
-    RUN_RECORD_SCHEMA_VERSION,
+    CallRecord, RouteContext, RouteDecision, Router, RunRecord, ToolSpec, RUN_RECORD_SCHEMA_VERSION,
 };
 use tracing::Instrument;
 
@@ -120,7 +119,9 @@ impl Agent {
         let start = Instant::now();
         let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let context = RouteContext::new(self.registry.specs());
-        let trace = route_traced(self.router.as_ref(), query, &context)
+        let trace = self
+            .router
+            .route_traced(query, &context)
             .instrument(tracing::info_span!("route", router = %self.router.name()))
             .await;
         let decision = match trace.result {

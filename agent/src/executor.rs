@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use toolforge_core::deadline::within;
 use toolforge_core::{CallRecord, ToolCall, ToolError};
 use tracing::Instrument;
 
@@ -60,13 +61,11 @@ impl Executor {
                         let start = Instant::now();
                         let result = match tool {
                             None => Err(ToolError::Failed(format!("unknown tool `{name}`"))),
-                            Some(tool) => {
-                                match tokio::time::timeout(timeout, tool.call_json(arguments)).await
-                                {
-                                    Ok(result) => result,
-                                    Err(_) => Err(ToolError::Timeout(timeout.as_millis() as u64)),
-                                }
-                            }
+                            Some(tool) => within(timeout, tool.call_json(arguments))
+                                .await
+                                .unwrap_or_else(|overrun| {
+                                    Err(ToolError::Timeout(overrun.budget_ms()))
+                                }),
                         };
                         if let Err(error) = &result {
                             tracing::warn!(%error, "tool call failed");

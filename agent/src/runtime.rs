@@ -35,7 +35,7 @@ pub enum BuildError {
     EmptyChain,
     #[error("a chain cannot contain `chain` itself")]
     NestedChain,
-    #[error("unknown router `{0}`; choose one of: {names}", names = ROUTER_NAMES.join(", "))]
+    #[error("unknown router `{0}`; choose one of: {names}", names = router_names())]
     UnknownRouter(String),
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -43,61 +43,108 @@ pub enum BuildError {
     RunLog(#[from] LogError),
 }
 
-/// Names accepted by `--router`.
-pub const ROUTER_NAMES: [&str; 3] = ["chain", "toolforge", "regex"];
+/// A router the configuration and `--router` can name: its name, one line of
+/// help, and how it is built from the configuration.
+pub struct RouterFactory {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub build: fn(&AgentConfig) -> Result<Arc<dyn Router>, BuildError>,
+}
+
+/// Every router that can be named, in the order help lists them. A new kind of
+/// stage is its type plus one entry here.
+pub const ROUTERS: &[RouterFactory] = &[
+    RouterFactory {
+        name: "chain",
+        help: "the [chain] stages in order (default: toolforge, falling back to regex)",
+        build: build_chain,
+    },
+    RouterFactory {
+        name: "toolforge",
+        help: "the learned router model ([model] dir, else the embedded default)",
+        build: build_model,
+    },
+    RouterFactory {
+        name: "regex",
+        help: "the rule-based baseline ([regex] rules extend the built-in ones)",
+        build: build_regex,
+    },
+];
+
+/// The routers' names, comma-separated, for messages.
+pub fn router_names() -> String {
+    ROUTERS
+        .iter()
+        .map(|f| f.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One line per router (`name: help`), for command-line help.
+pub fn router_help() -> String {
+    ROUTERS
+        .iter()
+        .map(|f| format!("{}: {}", f.name, f.help))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Builds a router by name from the configuration.
 pub fn build_router(name: &str, config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
-    match name {
-        "regex" => {
-            let router = match &config.regex.rules {
-                Some(path) => {
-                    let extra =
-                        std::fs::read_to_string(path).map_err(|source| BuildError::ReadRules {
-                            path: path.clone(),
-                            source,
-                        })?;
-                    RegexRouter::with_extra_rules(&extra).map_err(|source| BuildError::Rules {
-                        path: path.clone(),
-                        source,
-                    })?
-                }
-                None => RegexRouter::try_builtin().map_err(BuildError::BuiltinRules)?,
-            };
-            Ok(Arc::new(router))
+    let factory = ROUTERS
+        .iter()
+        .find(|f| f.name == name)
+        .ok_or_else(|| BuildError::UnknownRouter(name.to_string()))?;
+    (factory.build)(config)
+}
+
+fn build_regex(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
+    let router = match &config.regex.rules {
+        Some(path) => {
+            let extra = std::fs::read_to_string(path).map_err(|source| BuildError::ReadRules {
+                path: path.clone(),
+                source,
+            })?;
+            RegexRouter::with_extra_rules(&extra).map_err(|source| BuildError::Rules {
+                path: path.clone(),
+                source,
+            })?
         }
-        "toolforge" => {
-            let router = match &config.model.dir {
-                Some(dir) => ToolForgeRouter::new(dir),
-                None => ToolForgeRouter::embedded(),
-            };
-            Ok(Arc::new(match config.model.threshold {
-                Some(threshold) => router.with_threshold(threshold),
-                None => router,
-            }))
-        }
-        "chain" => {
-            if config.chain.stages.is_empty() {
-                return Err(BuildError::EmptyChain);
-            }
-            let mut stages = Vec::new();
-            for stage in &config.chain.stages {
-                if stage.router == "chain" {
-                    return Err(BuildError::NestedChain);
-                }
-                let mut built = ChainStage::new(build_router(&stage.router, config)?)
-                    .threshold(stage.threshold);
-                if let Some(ms) = stage.budget_ms {
-                    built = built.budget(Duration::from_millis(ms));
-                }
-                stages.push(built);
-            }
-            Ok(Arc::new(
-                ChainRouter::new(stages).best_guess(config.chain.best_guess),
-            ))
-        }
-        other => Err(BuildError::UnknownRouter(other.to_string())),
+        None => RegexRouter::try_builtin().map_err(BuildError::BuiltinRules)?,
+    };
+    Ok(Arc::new(router))
+}
+
+fn build_model(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
+    let router = match &config.model.dir {
+        Some(dir) => ToolForgeRouter::new(dir),
+        None => ToolForgeRouter::embedded(),
+    };
+    Ok(Arc::new(match config.model.threshold {
+        Some(threshold) => router.with_threshold(threshold),
+        None => router,
+    }))
+}
+
+fn build_chain(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
+    if config.chain.stages.is_empty() {
+        return Err(BuildError::EmptyChain);
     }
+    let mut stages = Vec::new();
+    for stage in &config.chain.stages {
+        if stage.router == "chain" {
+            return Err(BuildError::NestedChain);
+        }
+        let mut built =
+            ChainStage::new(build_router(&stage.router, config)?).threshold(stage.threshold);
+        if let Some(ms) = stage.budget_ms {
+            built = built.budget(Duration::from_millis(ms));
+        }
+        stages.push(built);
+    }
+    Ok(Arc::new(
+        ChainRouter::new(stages).best_guess(config.chain.best_guess),
+    ))
 }
 
 /// The executor described by the configuration.

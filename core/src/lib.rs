@@ -6,6 +6,7 @@
 //!   for teacher prompts, training formats and argument validation.
 //! - [`RouteDecision`] / [`ToolCall`]: the routing decision of the public contract.
 //! - [`Router`]: a routing stage that may abstain.
+//! - [`deadline::within`]: the one time-budget mechanism (router stages, tool calls).
 //! - [`RunRecord`]: one logged agent run, the trainer's input.
 //!
 //! ```
@@ -43,6 +44,7 @@
 //! # }
 //! ```
 
+pub mod deadline;
 pub mod decision;
 pub mod digest;
 pub mod record;
@@ -55,6 +57,6 @@ pub use record::{
     CallRecord, Feedback, FeedbackRecord, LogLine, RunRecord, StageOutcome, StageRecord,
     RUN_RECORD_SCHEMA_VERSION,
 };
-pub use router::{route_traced, MemoryHit, RouteContext, RouteError, RouteTrace, Router};
+pub use router::{MemoryHit, RouteContext, RouteError, RouteTrace, Router};
 pub use schema::{schema_for, validate_arguments, SchemaViolation};
 pub use tool::{DynTool, Tool, ToolError, ToolSpec};

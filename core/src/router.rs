@@ -64,10 +64,38 @@ pub trait Router: Send + Sync {
         None
     }
 
-    /// Composite routers (chains) return the trace of all their stages here;
-    /// plain stages keep the default `None` and are traced by [`route_traced`].
-    async fn route_with_trace(&self, _query: &str, _context: &RouteContext) -> Option<RouteTrace> {
-        None
+    /// Routes and records every stage that took part. A plain stage is one stage,
+    /// timed around [`Router::route`] (this default); layers that wrap or combine
+    /// stages (threshold, budget, fallback, ...) override it to keep each inner
+    /// stage's record.
+    async fn route_traced(&self, query: &str, context: &RouteContext) -> RouteTrace {
+        let start = std::time::Instant::now();
+        let result = self.route(query, context).await;
+        RouteTrace::single(self.name(), result, start.elapsed().as_micros() as u64)
+    }
+}
+
+/// A shared router is a router: stages are usually held as `Arc<dyn Router>`.
+#[async_trait]
+impl<R: Router + ?Sized> Router for std::sync::Arc<R> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    async fn route(
+        &self,
+        query: &str,
+        context: &RouteContext,
+    ) -> Result<Option<RouteDecision>, RouteError> {
+        (**self).route(query, context).await
+    }
+
+    fn model_version(&self) -> Option<String> {
+        (**self).model_version()
+    }
+
+    async fn route_traced(&self, query: &str, context: &RouteContext) -> RouteTrace {
+        (**self).route_traced(query, context).await
     }
 }
 
@@ -112,15 +140,4 @@ impl RouteTrace {
             result,
         }
     }
-}
-
-/// Routes and records the stages. Chains report each of their stages; any other
-/// router reports itself as one stage.
-pub async fn route_traced(router: &dyn Router, query: &str, context: &RouteContext) -> RouteTrace {
-    if let Some(trace) = router.route_with_trace(query, context).await {
-        return trace;
-    }
-    let start = std::time::Instant::now();
-    let result = router.route(query, context).await;
-    RouteTrace::single(router.name(), result, start.elapsed().as_micros() as u64)
 }

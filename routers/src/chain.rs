@@ -1,19 +1,19 @@
 //! Chains of routing stages with fallback, like the write-up's feature flag
-//! (model first, regex whenever the model fails). A stage's decision is taken when
-//! it does not abstain and its confidence reaches the stage's threshold; a stage
-//! that errors or exceeds its time budget counts as abstaining. Every stage's
-//! answer is kept in the trace for the run record. With
-//! [`ChainRouter::best_guess`], a chain whose stages all abstain or fall below
-//! their thresholds returns the most confident below-threshold decision instead
-//! of nothing (the agent would otherwise answer without tools).
+//! (model first, regex whenever the model fails). A chain is a composition of the
+//! [`crate::layer`] layers: each stage is `Traced(Threshold(Budget(router)))`, the
+//! stages are joined by [`Fallback`], and [`BestGuess`] goes on top when asked
+//! for. A stage's decision is taken when it does not abstain and its confidence
+//! reaches the stage's threshold; a stage that errors or exceeds its time budget
+//! counts as abstaining. Every stage's answer is kept in the trace for the run
+//! record.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use toolforge_core::{
-    RouteContext, RouteDecision, RouteError, RouteTrace, Router, StageOutcome, StageRecord,
-};
+use toolforge_core::{RouteContext, RouteDecision, RouteError, RouteTrace, Router};
+
+use crate::layer::{BestGuess, Fallback, RouterExt};
 
 /// One stage of a chain.
 #[derive(Clone)]
@@ -44,6 +44,15 @@ impl ChainStage {
         self.budget = Some(budget);
         self
     }
+
+    /// The stage as layers: budget inside, then threshold, then its trace span.
+    fn layered(&self) -> Arc<dyn Router> {
+        let router = self.router.clone();
+        match self.budget {
+            Some(budget) => Arc::new(router.budget(budget).threshold(self.threshold).traced()),
+            None => Arc::new(router.threshold(self.threshold).traced()),
+        }
+    }
 }
 
 /// Stages asked in order; the first accepted decision wins.
@@ -73,121 +82,43 @@ impl ChainStage {
 #[derive(Clone)]
 pub struct ChainRouter {
     stages: Vec<ChainStage>,
-    best_guess: bool,
+    /// The stages composed into one router; `None` for a chain without stages.
+    composed: Option<Arc<dyn Router>>,
 }
 
 impl ChainRouter {
     pub fn new(stages: Vec<ChainStage>) -> Self {
-        Self {
-            stages,
-            best_guess: false,
-        }
+        Self::compose(stages, false)
     }
 
     /// When no stage's decision is taken, return the most confident decision that
     /// fell below its stage's threshold (if any) rather than abstaining. A model
     /// that is unsure between tools is still a better guess than no tool at all
     /// once the fallback stages have nothing to say.
-    pub fn best_guess(mut self, enabled: bool) -> Self {
-        self.best_guess = enabled;
-        self
+    pub fn best_guess(self, enabled: bool) -> Self {
+        Self::compose(self.stages, enabled)
     }
 
     pub fn stages(&self) -> &[ChainStage] {
         &self.stages
     }
 
-    async fn run(&self, query: &str, context: &RouteContext) -> RouteTrace {
-        let mut stages = Vec::with_capacity(self.stages.len());
-        for stage in &self.stages {
-            let name = stage.router.name().to_string();
-            let span = tracing::debug_span!("route_stage", router = %name);
-            let _enter = span.enter();
-            let start = Instant::now();
-            let result = match stage.budget {
-                Some(budget) => {
-                    match tokio::time::timeout(budget, stage.router.route(query, context)).await {
-                        Ok(result) if start.elapsed() <= budget => result,
-                        _ => Err(RouteError::Timeout(budget.as_millis() as u64)),
-                    }
-                }
-                None => stage.router.route(query, context).await,
-            };
-            let latency_us = start.elapsed().as_micros() as u64;
-            let (outcome, confidence, accepted) = match result {
-                Ok(Some(decision)) => {
-                    let confidence = decision.confidence;
-                    let passes = confidence.unwrap_or(0.0) >= stage.threshold
-                        || (confidence.is_none() && stage.threshold <= 0.0);
-                    if passes {
-                        (
-                            StageOutcome::Decided {
-                                decision: decision.clone(),
-                            },
-                            confidence,
-                            Some(decision),
-                        )
-                    } else {
-                        (
-                            StageOutcome::BelowThreshold {
-                                decision,
-                                threshold: stage.threshold,
-                            },
-                            confidence,
-                            None,
-                        )
-                    }
-                }
-                Ok(None) => (StageOutcome::Abstained, None, None),
-                Err(RouteError::Timeout(ms)) => {
-                    (StageOutcome::Timeout { budget_ms: ms }, None, None)
-                }
-                Err(error) => (
-                    StageOutcome::Error {
-                        message: error.to_string(),
-                    },
-                    None,
-                    None,
-                ),
-            };
-            tracing::debug!(router = %name, latency_us, ?outcome, "stage answered");
-            stages.push(StageRecord {
-                router: name,
-                outcome,
-                confidence,
-                latency_us,
+    fn compose(stages: Vec<ChainStage>, best_guess: bool) -> Self {
+        let joined = stages
+            .iter()
+            .rev()
+            .fold(None, |rest: Option<Arc<dyn Router>>, stage| {
+                let layered = stage.layered();
+                Some(match rest {
+                    Some(rest) => Arc::new(Fallback::new(layered, rest)),
+                    None => layered,
+                })
             });
-            if let Some(decision) = accepted {
-                return RouteTrace {
-                    result: Ok(Some(decision)),
-                    stages,
-                };
-            }
-        }
-        let guess = self
-            .best_guess
-            .then(|| {
-                stages
-                    .iter()
-                    .filter_map(|record| match &record.outcome {
-                        StageOutcome::BelowThreshold { decision, .. } => Some(decision),
-                        _ => None,
-                    })
-                    .max_by(|a, b| {
-                        a.confidence
-                            .unwrap_or(0.0)
-                            .total_cmp(&b.confidence.unwrap_or(0.0))
-                    })
-                    .cloned()
-            })
-            .flatten();
-        if let Some(decision) = &guess {
-            tracing::debug!(router = %decision.router, "taking the best below-threshold guess");
-        }
-        RouteTrace {
-            result: Ok(guess),
-            stages,
-        }
+        let composed = match (joined, best_guess) {
+            (Some(router), true) => Some(Arc::new(BestGuess::new(router)) as Arc<dyn Router>),
+            (joined, _) => joined,
+        };
+        Self { stages, composed }
     }
 }
 
@@ -202,11 +133,22 @@ impl Router for ChainRouter {
         query: &str,
         context: &RouteContext,
     ) -> Result<Option<RouteDecision>, RouteError> {
-        self.run(query, context).await.result
+        self.route_traced(query, context).await.result
     }
 
-    async fn route_with_trace(&self, query: &str, context: &RouteContext) -> Option<RouteTrace> {
-        Some(self.run(query, context).await)
+    /// A failed last stage counts as abstaining too: a chain never errors.
+    async fn route_traced(&self, query: &str, context: &RouteContext) -> RouteTrace {
+        let Some(router) = &self.composed else {
+            return RouteTrace {
+                result: Ok(None),
+                stages: Vec::new(),
+            };
+        };
+        let mut trace = router.route_traced(query, context).await;
+        if trace.result.is_err() {
+            trace.result = Ok(None);
+        }
+        trace
     }
 
     fn model_version(&self) -> Option<String> {
@@ -217,7 +159,7 @@ impl Router for ChainRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use toolforge_core::{route_traced, ToolCall};
+    use toolforge_core::{StageOutcome, ToolCall};
 
     enum Behaviour {
         Decide(f64),
@@ -271,7 +213,7 @@ mod tests {
     }
 
     async fn winner_and_first_outcome(chain: &ChainRouter) -> (String, StageOutcome, usize) {
-        let trace = route_traced(chain, "q", &RouteContext::default()).await;
+        let trace = chain.route_traced("q", &RouteContext::default()).await;
         let decision = trace.result.unwrap().unwrap();
         (
             decision.router,
@@ -329,10 +271,10 @@ mod tests {
             ChainStage::new(Arc::new(Scripted("regex", Behaviour::Abstain))),
         ];
         let plain = ChainRouter::new(stages.clone());
-        let trace = route_traced(&plain, "q", &RouteContext::default()).await;
+        let trace = plain.route_traced("q", &RouteContext::default()).await;
         assert_eq!(trace.result, Ok(None));
         let guessing = ChainRouter::new(stages).best_guess(true);
-        let trace = route_traced(&guessing, "q", &RouteContext::default()).await;
+        let trace = guessing.route_traced("q", &RouteContext::default()).await;
         let decision = trace.result.unwrap().unwrap();
         assert_eq!(decision.router, "model");
         assert_eq!(decision.confidence, Some(0.45));
@@ -354,7 +296,7 @@ mod tests {
             "model",
             Behaviour::Abstain,
         )))]);
-        let trace = route_traced(&chain, "q", &RouteContext::default()).await;
+        let trace = chain.route_traced("q", &RouteContext::default()).await;
         assert_eq!(trace.result, Ok(None));
         assert_eq!(trace.stages.len(), 1);
     }

@@ -4,12 +4,16 @@
 //!
 //! - [`RegexRouter`]: the heuristic baseline, rules in a TOML data file users can extend;
 //! - [`ToolForgeRouter`]: the learned router model;
-//! - [`ChainRouter`]: stages with thresholds and time budgets, e.g. model then regex.
+//! - [`ChainRouter`]: stages with thresholds and time budgets, e.g. model then regex,
+//!   composed from the [`layer`] layers ([`RouterExt`]: threshold, budget, trace,
+//!   fallback, best guess).
 
 pub mod chain;
+pub mod layer;
 pub mod regex_router;
 pub mod toolforge_model;
 
 pub use chain::{ChainRouter, ChainStage};
+pub use layer::{BestGuess, Budget, Fallback, RouterExt, Threshold, Traced};
 pub use regex_router::RegexRouter;
 pub use toolforge_model::ToolForgeRouter;

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use toolforge_agent::batch::route_stream;
-use toolforge_agent::runtime::{build_agent, build_router, route_context};
+use toolforge_agent::runtime::{build_agent, build_router, route_context, router_help};
 use toolforge_agent::AgentConfig;
 use toolforge_agent::AskOutput;
 
@@ -74,11 +74,28 @@ pub enum Command {
     Retrain(model::RetrainArgs),
 }
 
+/// `--router NAME`, with help listing every router the runtime can build.
+#[derive(Debug, Args)]
+pub struct RouterArg {
+    #[arg(long = "router", value_name = "NAME", help = router_arg_help())]
+    pub name: Option<String>,
+}
+
+impl RouterArg {
+    /// The named router, else the configuration's.
+    pub fn or_configured(self, config: &AgentConfig) -> String {
+        self.name.unwrap_or_else(|| config.router.clone())
+    }
+}
+
+fn router_arg_help() -> String {
+    format!("Router (default: the config's `router`). {}", router_help())
+}
+
 #[derive(Debug, Args)]
 pub struct RouteArgs {
-    /// Router: chain (toolforge, falling back to regex), toolforge or regex.
-    #[arg(long, value_name = "NAME")]
-    pub router: Option<String>,
+    #[command(flatten)]
+    pub router: RouterArg,
     /// Input JSON Lines file (default: stdin).
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
@@ -91,9 +108,8 @@ pub struct RouteArgs {
 pub struct AskArgs {
     /// The question or request.
     pub query: String,
-    /// Router: chain (toolforge, falling back to regex), toolforge or regex.
-    #[arg(long, value_name = "NAME")]
-    pub router: Option<String>,
+    #[command(flatten)]
+    pub router: RouterArg,
     /// Print {"query", "router", "calls", "answer"} as JSON.
     #[arg(long)]
     pub json: bool,
@@ -101,9 +117,8 @@ pub struct AskArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Router: chain, toolforge or regex.
-    #[arg(long, value_name = "NAME")]
-    pub router: Option<String>,
+    #[command(flatten)]
+    pub router: RouterArg,
     /// Labeled dataset (JSON Lines).
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
@@ -184,7 +199,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn route(config: &AgentConfig, args: RouteArgs) -> anyhow::Result<ExitCode> {
-    let name = args.router.unwrap_or_else(|| config.router.clone());
+    let name = args.router.or_configured(config);
     let router = build_router(&name, config)?;
     let context = route_context(config, router.clone())?;
     let mut input: Box<dyn io::BufRead> = match &args.input {
@@ -212,7 +227,7 @@ async fn route(config: &AgentConfig, args: RouteArgs) -> anyhow::Result<ExitCode
 }
 
 async fn ask(config: &AgentConfig, args: AskArgs) -> anyhow::Result<ExitCode> {
-    let name = args.router.unwrap_or_else(|| config.router.clone());
+    let name = args.router.or_configured(config);
     let agent = build_agent(config, &name)?;
     let record = agent.ask(&args.query).await?;
     if args.json {
@@ -237,7 +252,7 @@ async fn ask(config: &AgentConfig, args: AskArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn eval(config: &AgentConfig, args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let name = args.router.unwrap_or_else(|| config.router.clone());
+    let name = args.router.or_configured(config);
     let router = build_router(&name, config)?;
     let context = route_context(config, router.clone())?;
     let examples = toolforge_trainer::read_examples(&args.data)?;
