@@ -1,123 +1,30 @@
-//! SHA-256 (FIPS 180-4), streaming and one-shot: dataset manifests and model
-//! file manifests hash with it. Small and dependency-free, like the rest of core.
+//! SHA-256 as lowercase hex, for dataset manifests and model-file manifests
+//! (the `sha2` crate underneath).
 
-/// Streaming SHA-256 (FIPS 180-4).
-#[derive(Debug, Clone)]
-pub struct Sha256 {
-    state: [u32; 8],
-    buffer: Vec<u8>,
-    length: u64,
-}
-
-const SHA256_K: [u32; 64] = [
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-];
-
-impl Default for Sha256 {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Sha256 {
-    pub fn new() -> Self {
-        Self {
-            state: [
-                0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-                0x5be0cd19,
-            ],
-            buffer: Vec::with_capacity(64),
-            length: 0,
-        }
-    }
-
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.length = self.length.wrapping_add(data.len() as u64);
-        if !self.buffer.is_empty() {
-            let take = (64 - self.buffer.len()).min(data.len());
-            self.buffer.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.buffer.len() == 64 {
-                let block = std::mem::take(&mut self.buffer);
-                self.compress(&block);
-                self.buffer = block;
-                self.buffer.clear();
-            }
-        }
-        let mut chunks = data.chunks_exact(64);
-        for block in chunks.by_ref() {
-            self.compress(block);
-        }
-        self.buffer.extend_from_slice(chunks.remainder());
-    }
-
-    /// The digest as 64 lowercase hex digits.
-    pub fn finish_hex(mut self) -> String {
-        let bit_length = self.length.wrapping_mul(8);
-        let mut tail = std::mem::take(&mut self.buffer);
-        tail.push(0x80);
-        while tail.len() % 64 != 56 {
-            tail.push(0);
-        }
-        tail.extend_from_slice(&bit_length.to_be_bytes());
-        for block in tail.chunks_exact(64) {
-            self.compress(block);
-        }
-        self.state.iter().map(|w| format!("{w:08x}")).collect()
-    }
-
-    fn compress(&mut self, block: &[u8]) {
-        let mut w = [0u32; 64];
-        for (i, word) in block.chunks_exact(4).take(16).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = self.state;
-        for i in 0..64 {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = h
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(SHA256_K[i])
-                .wrapping_add(w[i]);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            h = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(t2);
-        }
-        for (s, v) in self.state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
-            *s = s.wrapping_add(v);
-        }
-    }
-}
+use sha2::Digest;
+pub use sha2::Sha256;
 
 /// SHA-256 of `bytes` as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let mut hash = Sha256::new();
-    hash.update(bytes);
-    hash.finish_hex()
+    finish_hex(Sha256::new_with_prefix(bytes))
+}
+
+/// Finishes a streaming hash as lowercase hex.
+///
+/// ```
+/// use sha2::Digest;
+/// use toolforge_core::digest::{finish_hex, sha256_hex, Sha256};
+///
+/// let mut hash = Sha256::new();
+/// hash.update(b"ab");
+/// hash.update(b"c");
+/// assert_eq!(finish_hex(hash), sha256_hex(b"abc"));
+/// ```
+pub fn finish_hex(hash: Sha256) -> String {
+    hash.finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -139,6 +46,6 @@ mod tests {
         for chunk in data.chunks(77) {
             streaming.update(chunk);
         }
-        assert_eq!(streaming.finish_hex(), sha256_hex(&data));
+        assert_eq!(finish_hex(streaming), sha256_hex(&data));
     }
 }

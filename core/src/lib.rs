@@ -58,5 +58,5 @@ pub use record::{
     RUN_RECORD_SCHEMA_VERSION,
 };
 pub use router::{MemoryHit, RouteContext, RouteError, RouteTrace, Router};
-pub use schema::{schema_for, validate_arguments, SchemaViolation};
+pub use schema::{schema_for, schema_types, validate_arguments, SchemaViolation};
 pub use tool::{DynTool, Tool, ToolError, ToolSpec};

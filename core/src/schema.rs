@@ -53,6 +53,20 @@ pub fn validate_arguments(schema: &Value, value: &Value) -> Result<(), Vec<Schem
     }
 }
 
+/// The JSON types a property schema allows (its `type`, a string or a list);
+/// empty when it names none.
+pub fn schema_types(schema: Option<&Value>) -> Vec<String> {
+    match schema.and_then(|s| s.get("type")) {
+        Some(Value::String(t)) => vec![t.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn type_matches(expected: &str, value: &Value) -> bool {
     match expected {
         "string" => value.is_string(),

@@ -61,7 +61,9 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
-use toolforge_core::{RouteContext, RouteDecision, RouteError, Router, ToolCall, ToolSpec};
+use toolforge_core::{
+    schema_types, RouteContext, RouteDecision, RouteError, Router, ToolCall, ToolSpec,
+};
 
 use compiled::{Compiled, Owner, Scores};
 pub use rules::RuleError;
@@ -519,18 +521,6 @@ fn conform(spec: Option<&ToolSpec>, mut map: Map<String, Value>) -> Option<Map<S
     match arguments {
         Value::Object(map) => Some(map),
         _ => None,
-    }
-}
-
-fn schema_types(schema: Option<&Value>) -> Vec<String> {
-    match schema.and_then(|s| s.get("type")) {
-        Some(Value::String(t)) => vec![t.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! A tiny loopback HTTP/1.1 server for tests: it answers scripted responses in a
 //! real API's format and records the requests it saw. Only binds 127.0.0.1.
+//! Compiled for this crate's tests and behind the `test-util` feature, never into
+//! the library users embed.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -15,6 +15,7 @@ pub mod calculator;
 pub mod config;
 pub mod datetime;
 pub mod dictionary;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fixture;
 pub mod http;
 pub mod plugin;

@@ -10,9 +10,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::SplitMix64;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use toolforge_core::digest::{sha256_hex, Sha256};
+use sha2::Digest;
+use toolforge_core::digest::{finish_hex, sha256_hex, Sha256};
 use toolforge_core::ToolSpec;
 
 use crate::dataset::{read_examples, DatasetError, Example};
@@ -166,21 +169,18 @@ pub fn stratum_key(example: &Example) -> String {
     }
 }
 
-/// SplitMix64: a tiny, well-mixed generator, stable across platforms and releases.
+/// Unbiased draws and shuffles over one seeded, platform-stable stream
+/// (`rand_xoshiro`'s SplitMix64): a split never changes with the platform.
 #[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
+pub struct SplitRng(SplitMix64);
 
-impl SplitMix64 {
+impl SplitRng {
     pub fn new(seed: u64) -> Self {
-        Self(seed)
+        Self(SplitMix64::seed_from_u64(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..bound` (`bound` > 0), without modulo bias.
@@ -205,12 +205,12 @@ impl SplitMix64 {
 
 /// A generator for one named purpose, so strata do not share a random stream
 /// (adding a stratum does not reshuffle the others).
-fn rng_for(seed: u64, label: &str) -> SplitMix64 {
+fn rng_for(seed: u64, label: &str) -> SplitRng {
     let label_hash = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    let mut mixer = SplitMix64::new(seed ^ label_hash);
-    SplitMix64::new(mixer.next_u64())
+    let mut mixer = SplitRng::new(seed ^ label_hash);
+    SplitRng::new(mixer.next_u64())
 }
 
 /// Sizes of the three splits for a stratum of `n` examples: largest-remainder
@@ -465,7 +465,7 @@ pub fn write_splits(
     let manifest = Manifest {
         manifest_version: MANIFEST_VERSION,
         total: splits.total(),
-        sha256: total_hash.finish_hex(),
+        sha256: finish_hex(total_hash),
         seed: splits.seed,
         ratios: splits.ratios,
         splits: summaries,
@@ -509,7 +509,7 @@ pub fn verify_splits(dir: &Path) -> Result<Manifest, SplitError> {
         let path = dir.join(format!("{name}.jsonl"));
         hash.update(&std::fs::read(&path).map_err(io_error(&path))?);
     }
-    let actual = hash.finish_hex();
+    let actual = finish_hex(hash);
     if actual != manifest.sha256 {
         return Err(SplitError::HashMismatch {
             expected: manifest.sha256,
@@ -720,7 +720,7 @@ mod tests {
         for chunk in million.chunks(37) {
             streamed.update(chunk);
         }
-        assert_eq!(streamed.finish_hex(), sha256_hex(&million));
+        assert_eq!(finish_hex(streamed), sha256_hex(&million));
     }
 
     #[test]

@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 use toolforge_core::{RouteContext, ToolCall, ToolSpec};
 
 use super::features::Token;
-use super::files::{parse_transform, schema_types, ModelConfig};
+use super::files::{parse_transform, ModelConfig};
 use crate::regex_router::text::{apply, clean, number_value, parse_number, Transform};
+use toolforge_core::schema_types;
 
 /// How far below `O` a tag logit may be for [`Decoder::force_required`] to
 /// still take its token as a missed argument.

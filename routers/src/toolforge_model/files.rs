@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use toolforge_core::ToolSpec;
+use toolforge_core::{schema_types, ToolSpec};
 
 use super::minilm::EncoderRef;
 use super::network::ArchConfig;
@@ -127,19 +127,6 @@ pub(crate) fn transform_name(t: Transform) -> &'static str {
 /// Parses a transform name.
 pub(crate) fn parse_transform(name: &str) -> Option<Transform> {
     serde_json::from_value(Value::String(name.to_string())).ok()
-}
-
-/// JSON types a property schema allows.
-pub(crate) fn schema_types(schema: Option<&Value>) -> Vec<String> {
-    match schema.and_then(|s| s.get("type")) {
-        Some(Value::String(t)) => vec![t.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Tools and slots of a model trained on `tools`: one slot per schema property;

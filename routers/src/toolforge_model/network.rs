@@ -98,22 +98,22 @@ pub struct ParamSpec {
     pub init: ParamInit,
 }
 
-/// A small deterministic random generator (SplitMix64) for initialisation,
-/// dropout, shuffling and augmentation: the same seed gives the same model.
+/// Draws for initialisation, dropout, shuffling and augmentation over one
+/// seeded, platform-stable stream (`rand_xoshiro`'s SplitMix64): the same seed
+/// gives the same model.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(rand_xoshiro::SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5DEE_CE66_D1A4_F87B)
+        use rand_xoshiro::rand_core::SeedableRng;
+        Self(rand_xoshiro::SplitMix64::seed_from_u64(
+            seed ^ 0x5DEE_CE66_D1A4_F87B,
+        ))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        rand_xoshiro::rand_core::RngCore::next_u64(&mut self.0)
     }
 
     /// Uniform in `[0, 1)`.

@@ -1,25 +1,20 @@
-//! A small deterministic PRNG (SplitMix64) so a generator seed reproduces the
-//! same dataset on every platform without extra dependencies.
+//! The generator's sampling helpers over one seeded, platform-stable stream
+//! (`rand_xoshiro`'s SplitMix64), so a generator seed reproduces the same dataset.
 
-/// SplitMix64: fast, statistically fine for sampling, fully reproducible.
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::SplitMix64;
+
+/// Sampling for the offline generator: floats, ranges, picks, weights.
 #[derive(Debug, Clone)]
-pub(crate) struct Rng {
-    state: u64,
-}
+pub(crate) struct Rng(SplitMix64);
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Self {
-        Self {
-            state: seed ^ 0x5DEE_CE66_D1CE_4E5B,
-        }
+        Self(SplitMix64::seed_from_u64(seed ^ 0x5DEE_CE66_D1CE_4E5B))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `[0, 1)`.
