@@ -255,7 +255,7 @@ async fn run_log_lines_round_trip_through_run_record_with_secrets_redacted() {
 
 #[tokio::test]
 async fn llm_responder_answers_from_an_openai_compatible_endpoint_and_falls_back_offline() {
-    use toolforge::agent::llm::{ChatClient, LlmConfig};
+    use toolforge::agent::llm::LlmConfig;
     use toolforge::agent::LlmResponder;
     use toolforge::tools::fixture::{FixtureServer, Reply};
     use toolforge::tools::EndpointConfig;
@@ -269,7 +269,7 @@ async fn llm_responder_answers_from_an_openai_compatible_endpoint_and_falls_back
     )])
     .await;
     std::env::set_var("TOOLFORGE_TEST_LLM_KEY", "sk-llm-abcdef");
-    let client = ChatClient::from_config(&LlmConfig {
+    let model = LlmConfig {
         model: Some("tiny-chat".into()),
         endpoint: EndpointConfig {
             base_url: Some(server.url().to_string()),
@@ -277,11 +277,12 @@ async fn llm_responder_answers_from_an_openai_compatible_endpoint_and_falls_back
             retries: Some(0),
             ..EndpointConfig::default()
         },
-    })
+    }
+    .chat_model()
     .unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let agent = Agent::builder(registry(&events), Arc::new(Fixed(vec![])))
-        .responder(Arc::new(LlmResponder::new(client)))
+        .responder(Arc::new(LlmResponder::new(model)))
         .build();
     let direct = agent.ask("hi, how are you?").await.unwrap();
     assert_eq!(direct.answer, "Hello! I'm doing well.");

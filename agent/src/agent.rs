@@ -22,8 +22,10 @@ pub const MAX_QUERY_CHARS: usize = 10_000;
 /// Why a query was refused before running.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AgentError {
+    /// The query is empty or only whitespace.
     #[error("the query is empty")]
     EmptyQuery,
+    /// The query exceeds [`MAX_QUERY_CHARS`]; holds its length in characters.
     #[error("the query is too long ({0} characters; the limit is {MAX_QUERY_CHARS})")]
     QueryTooLong(usize),
 }
@@ -47,21 +49,25 @@ pub struct AgentBuilder {
 }
 
 impl AgentBuilder {
+    /// Composes answers with `responder` instead of the offline one.
     pub fn responder(mut self, responder: Arc<dyn Responder>) -> Self {
         self.responder = responder;
         self
     }
 
+    /// Runs tool calls with `executor` (e.g. configured timeouts).
     pub fn executor(mut self, executor: Executor) -> Self {
         self.executor = executor;
         self
     }
 
+    /// Writes every finished run to `sink`.
     pub fn log_sink(mut self, sink: Arc<dyn RunSink>) -> Self {
         self.sink = Some(sink);
         self
     }
 
+    /// Finishes the agent.
     pub fn build(self) -> Agent {
         Agent {
             registry: self.registry,
@@ -85,10 +91,12 @@ impl Agent {
         }
     }
 
+    /// The tools this agent can call.
     pub fn registry(&self) -> &ToolRegistry {
         &self.registry
     }
 
+    /// The router that decides which tools to call.
     pub fn router(&self) -> &Arc<dyn Router> {
         &self.router
     }
@@ -186,22 +194,30 @@ pub fn unsupported_answer(tools: &[ToolSpec]) -> String {
 /// The `ask --json` shape of the contract.
 #[derive(Debug, Clone, Serialize)]
 pub struct AskOutput {
+    /// The query as run (trimmed).
     pub query: String,
+    /// Router (stage) that produced the executed decision.
     pub router: String,
+    /// The executed tool calls, in decision order.
     pub calls: Vec<AskCall>,
     /// Contract 1.1: no tool can do what was asked (serialised only when true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unsupported: bool,
+    /// The answer given to the user.
     pub answer: String,
 }
 
 /// One call in [`AskOutput`]: exactly one of `output` / `error`.
 #[derive(Debug, Clone, Serialize)]
 pub struct AskCall {
+    /// Name of the tool called.
     pub tool: String,
+    /// Arguments the tool was called with.
     pub arguments: Map<String, Value>,
+    /// The tool's JSON result, when the call succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    /// Why the call failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -11,9 +11,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use toolforge_core::{RouteContext, Router, Tool, ToolCall, ToolError};
+use toolforge_llm::{ChatModel, ChatRequest};
 
 use crate::executor::Executor;
-use crate::llm::ChatClient;
 use crate::registry::ToolRegistry;
 
 /// Arguments of `autonomous_task`.
@@ -46,7 +46,7 @@ pub struct AutonomousTask {
     router: Arc<dyn Router>,
     tools: ToolRegistry,
     executor: Executor,
-    planner: Option<ChatClient>,
+    planner: Option<Arc<dyn ChatModel>>,
     limits: AutonomousLimits,
 }
 
@@ -56,7 +56,7 @@ impl AutonomousTask {
         router: Arc<dyn Router>,
         tools: ToolRegistry,
         executor: Executor,
-        planner: Option<ChatClient>,
+        planner: Option<Arc<dyn ChatModel>>,
         limits: AutonomousLimits,
     ) -> Self {
         Self {
@@ -68,16 +68,17 @@ impl AutonomousTask {
         }
     }
 
-    async fn plan_with_llm(&self, client: &ChatClient, goal: &str) -> Option<Vec<ToolCall>> {
+    async fn plan_with_llm(&self, model: &dyn ChatModel, goal: &str) -> Option<Vec<ToolCall>> {
         let tools: Vec<Value> = self.tools.specs().iter().map(|s| s.to_openai()).collect();
-        let messages = vec![
-            json!({"role": "system", "content": format!(
+        let request = ChatRequest::new(goal)
+            .system(format!(
                 "Break the user's goal into at most {} tool calls. Answer with only a JSON array of \
                  objects {{\"tool\": <name>, \"arguments\": {{...}}}} using these tools: {}",
-                self.limits.max_steps, Value::Array(tools))}),
-            json!({"role": "user", "content": goal}),
-        ];
-        let text = client.complete(messages).await.ok()?;
+                self.limits.max_steps,
+                Value::Array(tools)
+            ))
+            .temperature(0.2);
+        let text = model.chat(&request).await.ok()?.text;
         let start = text.find('[')?;
         let end = text.rfind(']')?;
         let calls: Vec<ToolCall> = serde_json::from_str(text.get(start..=end)?).ok()?;
@@ -192,7 +193,7 @@ impl Tool for AutonomousTask {
         let budget = Duration::from_millis(self.limits.max_time_ms);
         let work = async {
             let (planner, steps) = match &self.planner {
-                Some(client) => match self.plan_with_llm(client, goal).await {
+                Some(model) => match self.plan_with_llm(model.as_ref(), goal).await {
                     Some(steps) => ("llm", steps),
                     None => ("offline", self.plan_offline(goal).await),
                 },

@@ -15,8 +15,11 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Counts of a batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchStats {
+    /// Input lines read.
     pub lines: u64,
+    /// Lines answered with a decision.
     pub routed: u64,
+    /// Lines answered with an error line (bad input or a failed router).
     pub errors: u64,
 }
 

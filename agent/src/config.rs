@@ -18,15 +18,30 @@ use crate::llm::LlmConfig;
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file could not be read.
     #[error("cannot read config {path}: {source}")]
     Read {
+        /// Path of the config file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The config file is not valid TOML for [`AgentConfig`] or has an out-of-range value.
     #[error("invalid config {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// Path of the config file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An environment override has an unusable value.
     #[error("invalid value for {var}: {message}")]
-    Env { var: String, message: String },
+    Env {
+        /// Name of the environment variable.
+        var: String,
+        /// What is wrong with its value.
+        message: String,
+    },
 }
 
 /// One stage of the configured chain.
@@ -46,6 +61,8 @@ pub struct StageConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
+    /// Stages asked in order until one decides (default: `toolforge` at 0.6 with a
+    /// 1000 ms budget, then `regex`); must not be empty.
     pub stages: Vec<StageConfig>,
     /// When every stage abstains or falls below its threshold, take the most
     /// confident below-threshold decision instead of answering without tools.
@@ -101,7 +118,10 @@ pub struct RegexConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
+    /// Whether runs are logged (default true).
     pub enabled: bool,
+    /// The JSONL run log (default `$XDG_DATA_HOME/toolforge/runs.jsonl`, else
+    /// `~/.local/share/toolforge/runs.jsonl`).
     pub path: PathBuf,
 }
 
@@ -124,6 +144,7 @@ impl Default for LogConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutorConfig {
+    /// Timeout of each tool call in milliseconds (default 15000).
     pub tool_timeout_ms: u64,
     /// Per-tool overrides, e.g. `{ web_search = 20000 }`.
     #[serde(default)]
@@ -145,13 +166,21 @@ impl Default for ExecutorConfig {
 pub struct AgentConfig {
     /// Router used when `--router` is not given: `chain`, `toolforge` or `regex`.
     pub router: String,
+    /// Stages of the `chain` router.
     pub chain: ChainConfig,
+    /// The learned `toolforge` router's model.
     pub model: ModelConfig,
+    /// The `regex` router's rules.
     pub regex: RegexConfig,
+    /// The run log.
     pub log: LogConfig,
+    /// Tool-call timeouts.
     pub executor: ExecutorConfig,
+    /// The optional LLM used for answers and autonomous tasks.
     pub llm: LlmConfig,
+    /// Step and time limits of `autonomous_task`.
     pub autonomous: AutonomousLimits,
+    /// Endpoints, keys and plugins of the tools.
     pub tools: ToolsConfig,
     /// The trainer's `[teacher]` table (the LLM that labels data for `toolforge
     /// data distill`), kept as written: the runtime never trains, so the command
@@ -194,6 +223,7 @@ impl AgentConfig {
         Ok(config)
     }
 
+    /// Reads and parses one config file, without environment overrides.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -205,6 +235,7 @@ impl AgentConfig {
         })
     }
 
+    /// Parses config text and checks the model threshold is in `[0, 1]`.
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
         if let Some(t) = config.model.threshold {

@@ -26,6 +26,7 @@ impl Default for Executor {
 }
 
 impl Executor {
+    /// An executor giving every tool `default_timeout` ([`Executor::default`] uses 15 s).
     pub fn new(default_timeout: Duration) -> Self {
         Self {
             default_timeout,
@@ -39,6 +40,7 @@ impl Executor {
         self
     }
 
+    /// The timeout of `tool`: its own if set, else the default.
     pub fn timeout_for(&self, tool: &str) -> Duration {
         self.timeouts
             .get(tool)

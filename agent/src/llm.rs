@@ -1,10 +1,15 @@
-//! A minimal OpenAI-compatible chat-completions client, shared by the LLM
-//! responder and the autonomous task's planner.
+//! The `[llm]` table: the chat model that writes answers (the LLM responder) and
+//! plans (`autonomous_task`), an OpenAI-compatible endpoint through
+//! `toolforge-llm`'s client (the same one the trainer's teachers use).
+
+use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
-use toolforge_tools::http::{HttpEndpoint, HttpError};
+use toolforge_llm::{ChatModel, ClientPool, OpenAi, PoolSettings, Slot, TokioClock};
 use toolforge_tools::EndpointConfig;
+
+/// The public OpenAI API, used when no `base_url` is set.
+const OPENAI_BASE: &str = "https://api.openai.com/v1";
 
 /// The `[llm]` table: any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp server, Ollama, ...).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -12,49 +17,34 @@ use toolforge_tools::EndpointConfig;
 pub struct LlmConfig {
     /// Model name sent in requests; the LLM is used only when this is set.
     pub model: Option<String>,
+    /// Where and how to reach it (base URL, key, timeout, retries, backoff).
     #[serde(flatten)]
     pub endpoint: EndpointConfig,
 }
 
-/// A chat-completions endpoint and model.
-#[derive(Debug, Clone)]
-pub struct ChatClient {
-    endpoint: HttpEndpoint,
-    model: String,
-}
-
-impl ChatClient {
-    /// `None` when no model is configured.
-    pub fn from_config(config: &LlmConfig) -> Option<Self> {
-        let model = config.model.clone().filter(|m| !m.is_empty())?;
-        Some(Self {
-            endpoint: HttpEndpoint::new("llm", &config.endpoint, "https://api.openai.com/v1"),
-            model,
-        })
-    }
-
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
-    /// Sends `messages` and returns the first choice's text.
-    pub async fn complete(&self, messages: Vec<Value>) -> Result<String, HttpError> {
-        let body = json!({ "model": self.model, "messages": messages, "temperature": 0.2 });
-        let headers: Vec<(&str, String)> = self
-            .endpoint
-            .api_key()
-            .map(|k| vec![("authorization", format!("Bearer {k}"))])
-            .unwrap_or_default();
-        let response = self
-            .endpoint
-            .post_json("/chat/completions", &body, &headers)
-            .await?;
-        response["choices"][0]["message"]["content"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| HttpError::Malformed {
-                service: "llm".into(),
-                message: "no choices[0].message.content in the answer".into(),
-            })
+impl LlmConfig {
+    /// The configured chat model; `None` when no model is named. A missing key
+    /// is allowed (local servers need none).
+    pub fn chat_model(&self) -> Option<Arc<dyn ChatModel>> {
+        let model = self.model.clone().filter(|m| !m.is_empty())?;
+        let key = self.endpoint.resolve_key().unwrap_or_default();
+        let settings = PoolSettings {
+            min_gap: std::time::Duration::ZERO,
+            backoff: self.endpoint.backoff(),
+            max_backoff: self.endpoint.backoff() * 8,
+            max_attempts: self.endpoint.retries() + 1,
+            budget: None,
+            timeout: self.endpoint.timeout(),
+        };
+        let base = self.endpoint.base_url.as_deref().unwrap_or(OPENAI_BASE);
+        let pool = ClientPool::new(
+            "llm",
+            base,
+            vec![Slot::new(key, model)],
+            settings,
+            Arc::new(TokioClock),
+        )
+        .ok()?;
+        Some(Arc::new(OpenAi::new(Arc::new(pool))))
     }
 }

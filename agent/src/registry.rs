@@ -8,8 +8,10 @@ use toolforge_core::{DynTool, ToolSpec};
 /// Why a tool could not be registered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RegistryError {
+    /// Another tool already has this name.
     #[error("a tool named `{0}` is already registered")]
     Duplicate(String),
+    /// The name is empty, too long or has characters other than letters, digits, `_` and `-`.
     #[error("invalid tool name `{0}`: use letters, digits, `_` or `-` (at most 64)")]
     InvalidName(String),
 }
@@ -21,6 +23,7 @@ pub struct ToolRegistry {
 }
 
 impl ToolRegistry {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
@@ -44,6 +47,7 @@ impl ToolRegistry {
         Ok(())
     }
 
+    /// The tool called `name`, if registered.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn DynTool>> {
         self.entries
             .iter()
@@ -51,6 +55,7 @@ impl ToolRegistry {
             .map(|(_, tool)| tool)
     }
 
+    /// The spec of the tool called `name`, if registered.
     pub fn spec(&self, name: &str) -> Option<&ToolSpec> {
         self.entries
             .iter()
@@ -58,18 +63,22 @@ impl ToolRegistry {
             .map(|(spec, _)| spec)
     }
 
+    /// Specs of all tools, in registration order.
     pub fn specs(&self) -> Vec<ToolSpec> {
         self.entries.iter().map(|(spec, _)| spec.clone()).collect()
     }
 
+    /// Names of all tools, in registration order.
     pub fn names(&self) -> Vec<&str> {
         self.entries.iter().map(|(s, _)| s.name.as_str()).collect()
     }
 
+    /// Number of registered tools.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether no tool is registered.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -1,12 +1,13 @@
 //! Responders compose the final answer from the query, the decision and the tool
 //! results. [`OfflineResponder`] renders each tool's `summary` into sentences;
-//! [`LlmResponder`] asks an OpenAI-compatible model (and answers no-tool queries directly).
+//! [`LlmResponder`] asks a chat model (and answers no-tool queries directly).
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use toolforge_core::{CallRecord, RouteDecision};
-
-use crate::llm::ChatClient;
+use toolforge_llm::{ChatModel, ChatRequest, Role};
 
 /// Why a responder could not answer; the agent then falls back to the offline one.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -79,15 +80,24 @@ impl Responder for OfflineResponder {
     }
 }
 
-/// Answers with an OpenAI-compatible chat model, grounded on the tool results.
-#[derive(Debug, Clone)]
+/// Answers with a chat model, grounded on the tool results.
+#[derive(Clone)]
 pub struct LlmResponder {
-    client: ChatClient,
+    model: Arc<dyn ChatModel>,
 }
 
 impl LlmResponder {
-    pub fn new(client: ChatClient) -> Self {
-        Self { client }
+    /// A responder asking `model`.
+    pub fn new(model: Arc<dyn ChatModel>) -> Self {
+        Self { model }
+    }
+}
+
+impl std::fmt::Debug for LlmResponder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmResponder")
+            .field("model", &self.model.name())
+            .finish()
     }
 }
 
@@ -99,25 +109,26 @@ impl Responder for LlmResponder {
         _decision: &RouteDecision,
         calls: &[CallRecord],
     ) -> Result<String, ResponderError> {
-        let mut messages = vec![json!({
-            "role": "system",
-            "content": "You are a helpful assistant. Answer the user's question concisely. \
-                        When tool results are given, base the answer on them and say when a tool failed."
-        })];
-        messages.push(json!({"role": "user", "content": query}));
+        let mut request = ChatRequest::new(query)
+            .system(
+                "You are a helpful assistant. Answer the user's question concisely. \
+                 When tool results are given, base the answer on them and say when a tool failed.",
+            )
+            .temperature(0.2);
         if !calls.is_empty() {
             let results: Vec<Value> = calls
                 .iter()
                 .map(|c| json!({"tool": c.tool, "arguments": c.arguments, "output": c.output, "error": c.error}))
                 .collect();
-            messages.push(json!({
-                "role": "system",
-                "content": format!("Tool results (JSON): {}", Value::Array(results)),
-            }));
+            request = request.message(
+                Role::System,
+                format!("Tool results (JSON): {}", Value::Array(results)),
+            );
         }
-        self.client
-            .complete(messages)
+        self.model
+            .chat(&request)
             .await
+            .map(|reply| reply.text)
             .map_err(|e| ResponderError(e.to_string()))
     }
 }

@@ -13,19 +13,25 @@ use toolforge_core::RunRecord;
 /// Why a log line could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
+    /// The log file or its folder could not be created or opened.
     #[error("cannot open run log {path}: {source}")]
     Open {
+        /// Path of the log file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// Writing or flushing the line failed.
     #[error("cannot write run log: {0}")]
     Write(#[from] std::io::Error),
+    /// The line could not be serialised to JSON.
     #[error("cannot encode run record: {0}")]
     Encode(#[from] serde_json::Error),
 }
 
 /// Where finished runs go.
 pub trait RunSink: Send + Sync {
+    /// Records one finished run.
     fn write(&self, record: &RunRecord) -> Result<(), LogError>;
 }
 
@@ -46,6 +52,8 @@ impl Redactor {
         Self { secrets }
     }
 
+    /// Redacts `value` in place: secret values inside strings, and every non-null
+    /// value of a credential-like field (`api_key`, `token`, `password`, ...).
     pub fn redact(&self, value: &mut Value) {
         match value {
             Value::String(text) => {
@@ -116,6 +124,7 @@ impl JsonlRunLog {
         })
     }
 
+    /// Path of the log file.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -13,7 +13,6 @@ use crate::agent::Agent;
 use crate::autonomous::AutonomousTask;
 use crate::config::AgentConfig;
 use crate::executor::Executor;
-use crate::llm::ChatClient;
 use crate::registry::RegistryError;
 use crate::registry::ToolRegistry;
 use crate::responder::LlmResponder;
@@ -179,7 +178,7 @@ pub fn build_registry(
         router,
         registry.clone(),
         build_executor(config),
-        ChatClient::from_config(&config.llm),
+        config.llm.chat_model(),
         config.autonomous,
     );
     registry.register(Arc::new(autonomous))?;
@@ -191,8 +190,8 @@ pub fn build_agent(config: &AgentConfig, router_name: &str) -> Result<Agent, Bui
     let router = build_router(router_name, config)?;
     let registry = build_registry(config, router.clone())?;
     let mut builder = Agent::builder(registry, router).executor(build_executor(config));
-    if let Some(client) = ChatClient::from_config(&config.llm) {
-        builder = builder.responder(Arc::new(LlmResponder::new(client)));
+    if let Some(model) = config.llm.chat_model() {
+        builder = builder.responder(Arc::new(LlmResponder::new(model)));
     }
     if config.log.enabled {
         let sink = JsonlRunLog::open(&config.log.path, Redactor::new(config.secrets()))?;

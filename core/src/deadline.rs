@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("exceeded its budget of {} ms", .budget.as_millis())]
 pub struct Overrun {
+    /// The time budget that was exceeded.
     pub budget: Duration,
 }
 

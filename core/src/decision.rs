@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 /// One tool invocation: `{"tool": "weather", "arguments": {"location": "Tokyo"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
+    /// Name of the registered tool to call.
     pub tool: String,
+    /// Arguments as a JSON object, checked against the tool's schema before the call.
     #[serde(default)]
     pub arguments: Map<String, Value>,
 }
@@ -31,8 +33,10 @@ impl ToolCall {
 /// `{"calls": [...], "router": "toolforge", "confidence": 0.97}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteDecision {
+    /// Tool calls to run, in order; empty to answer directly (or when `unsupported`).
     #[serde(default)]
     pub calls: Vec<ToolCall>,
+    /// Name of the stage that decided (`regex`, `toolforge`, ...).
     #[serde(default)]
     pub router: String,
     /// In `[0, 1]`, or `None` (serialised as `null`) when the stage has none.

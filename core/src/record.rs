@@ -18,39 +18,59 @@ pub const RUN_RECORD_SCHEMA_VERSION: u32 = 1;
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum StageOutcome {
     /// The stage decided and its decision was taken.
-    Decided { decision: RouteDecision },
+    Decided {
+        /// The decision the stage returned.
+        decision: RouteDecision,
+    },
     /// The stage decided but below its threshold, so the next stage was asked.
     BelowThreshold {
+        /// The rejected decision.
         decision: RouteDecision,
+        /// The confidence the decision needed to reach.
         threshold: f64,
     },
     /// The stage abstained.
     Abstained,
     /// The stage failed (counts as abstaining).
-    Error { message: String },
+    Error {
+        /// The stage's error, as text.
+        message: String,
+    },
     /// The stage ran past its time budget (counts as abstaining).
-    Timeout { budget_ms: u64 },
+    Timeout {
+        /// The budget it exceeded, in milliseconds.
+        budget_ms: u64,
+    },
 }
 
 /// One stage tried for a query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageRecord {
+    /// Name of the stage (`regex`, `toolforge`, ...).
     pub router: String,
+    /// What the stage did; flattened into this record under an `outcome` tag.
     #[serde(flatten)]
     pub outcome: StageOutcome,
+    /// Confidence of the stage's decision, if it decided and reported one.
     pub confidence: Option<f64>,
+    /// Time the stage took, in microseconds.
     pub latency_us: u64,
 }
 
 /// One executed tool call: its arguments and either an output or an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
+    /// Name of the tool called.
     pub tool: String,
+    /// Arguments the tool was called with.
     pub arguments: Map<String, Value>,
+    /// The tool's JSON result, when the call succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    /// Why the call failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Time the call took, in microseconds.
     pub duration_us: u64,
 }
 
@@ -61,30 +81,41 @@ pub enum Feedback {
     /// The decision was right.
     Ok,
     /// The decision was wrong; this is the right one.
-    Corrected { decision: RouteDecision },
+    Corrected {
+        /// The decision that should have been made.
+        decision: RouteDecision,
+    },
 }
 
 /// One logged run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// Layout version of this record ([`RUN_RECORD_SCHEMA_VERSION`] when written).
     pub schema_version: u32,
+    /// Unique id of the run (a UUID v4 when written by the agent).
     pub run_id: String,
     /// RFC 3339 UTC timestamp of the start of the run.
     pub timestamp: String,
+    /// The user's query, trimmed.
     pub query: String,
     /// Every routing stage tried, in order.
     #[serde(default)]
     pub stages: Vec<StageRecord>,
     /// The decision that was executed.
     pub decision: RouteDecision,
+    /// Every tool call executed for the decision, in order.
     #[serde(default)]
     pub calls: Vec<CallRecord>,
+    /// The answer given to the user.
     pub answer: String,
+    /// A verdict stored in the run line itself; verdicts given later arrive as
+    /// [`FeedbackRecord`] lines instead.
     #[serde(default)]
     pub feedback: Option<Feedback>,
     /// Version of the router model, when a model stage took part.
     #[serde(default)]
     pub router_model_version: Option<String>,
+    /// Wall time of the whole run, in microseconds.
     #[serde(default)]
     pub total_us: u64,
 }
@@ -92,8 +123,11 @@ pub struct RunRecord {
 /// A verdict appended to a run log after the run (`toolforge feedback`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackRecord {
+    /// The `run_id` of the run the verdict is about.
     pub feedback_for: String,
+    /// RFC 3339 UTC timestamp of when the verdict was given.
     pub timestamp: String,
+    /// The verdict.
     pub feedback: Feedback,
 }
 
@@ -101,7 +135,9 @@ pub struct FeedbackRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum LogLine {
+    /// A verdict appended after a run.
     Feedback(FeedbackRecord),
+    /// A logged run.
     Run(Box<RunRecord>),
 }
 

@@ -10,7 +10,9 @@ use crate::tool::ToolSpec;
 /// A remembered fact offered to routers (e.g. from a retrieval memory).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemoryHit {
+    /// The remembered text.
     pub text: String,
+    /// Relevance score the memory gave the hit.
     pub score: f64,
 }
 
@@ -19,10 +21,12 @@ pub struct MemoryHit {
 pub struct RouteContext {
     /// Specs of the registered tools; routers must only call these.
     pub tools: Vec<ToolSpec>,
+    /// Remembered facts relevant to the query; empty when there is no memory.
     pub memory: Vec<MemoryHit>,
 }
 
 impl RouteContext {
+    /// A context offering `tools` and no memory.
     pub fn new(tools: Vec<ToolSpec>) -> Self {
         Self {
             tools,
@@ -30,6 +34,7 @@ impl RouteContext {
         }
     }
 
+    /// The spec of the registered tool called `name`, if any.
     pub fn tool(&self, name: &str) -> Option<&ToolSpec> {
         self.tools.iter().find(|t| t.name == name)
     }
@@ -38,10 +43,13 @@ impl RouteContext {
 /// A stage failure. In a chain it counts as abstaining, and is logged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RouteError {
+    /// The stage's model could not be loaded or used.
     #[error("router model unavailable: {0}")]
     Unavailable(String),
+    /// The stage failed for another reason.
     #[error("routing failed: {0}")]
     Failed(String),
+    /// The stage ran past its time budget (in milliseconds).
     #[error("routing exceeded its budget of {0} ms")]
     Timeout(u64),
 }
@@ -102,7 +110,9 @@ impl<R: Router + ?Sized> Router for std::sync::Arc<R> {
 /// A routing result together with the record of every stage that produced it.
 #[derive(Debug, Clone)]
 pub struct RouteTrace {
+    /// The routing result: a decision, an abstention or a failure.
     pub result: Result<Option<RouteDecision>, RouteError>,
+    /// Every stage that took part, in the order tried.
     pub stages: Vec<crate::record::StageRecord>,
 }
 

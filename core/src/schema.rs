@@ -28,7 +28,9 @@ pub fn schema_for<T: JsonSchema>() -> Value {
 /// One way arguments break their schema, with the JSON path where it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaViolation {
+    /// Dotted JSON path to the offending value (`items[2].name`); empty for the root.
     pub path: String,
+    /// What is wrong there.
     pub message: String,
 }
 

@@ -13,7 +13,9 @@ use crate::schema::{schema_for, validate_arguments};
 /// What a tool is, as routers, teachers and exporters see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolSpec {
+    /// Unique tool name, as used in [`ToolCall::tool`](crate::ToolCall::tool).
     pub name: String,
+    /// What the tool does, shown to routers and teachers.
     pub description: String,
     /// JSON schema (an object schema) of the arguments.
     pub parameters: Value,
@@ -48,14 +50,19 @@ impl ToolSpec {
 /// Why a tool call failed. The executor turns each into an `error` entry.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ToolError {
+    /// The arguments do not fit the tool's schema or cannot be used.
     #[error("invalid arguments: {0}")]
     InvalidArguments(String),
+    /// The tool ran but could not produce a result.
     #[error("{0}")]
     Failed(String),
+    /// A remote service could not be reached or answered badly.
     #[error("network error: {0}")]
     Network(String),
+    /// The tool lacks configuration it needs, such as an API key.
     #[error("not configured: {0}")]
     NotConfigured(String),
+    /// The call ran past its time budget (in milliseconds).
     #[error("timed out after {0} ms")]
     Timeout(u64),
 }
@@ -66,15 +73,20 @@ pub trait Tool: Send + Sync + 'static {
     /// The argument struct; its `JsonSchema` is the tool's published schema.
     type Args: DeserializeOwned + JsonSchema + Send;
 
+    /// Unique tool name, as routers call it.
     fn name(&self) -> &str;
+    /// What the tool does, shown to routers and teachers.
     fn description(&self) -> &str;
+    /// Runs the tool on arguments already validated and parsed.
     async fn call(&self, args: Self::Args) -> Result<Value, ToolError>;
 }
 
 /// The object-safe form of a tool: JSON arguments in, JSON result out.
 #[async_trait]
 pub trait DynTool: Send + Sync {
+    /// Name, description and argument schema of the tool.
     fn spec(&self) -> ToolSpec;
+    /// Runs the tool on JSON arguments (`null` counts as `{}`), validating them first.
     async fn call_json(&self, arguments: Value) -> Result<Value, ToolError>;
 }
 

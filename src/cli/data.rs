@@ -18,7 +18,7 @@ use toolforge_trainer::filter::{self, Candidate, FilterConfig};
 use toolforge_trainer::generate::{ClassMix, Generator};
 use toolforge_trainer::logs::{self, LogsPolicy};
 use toolforge_trainer::split::{self, Provenance, SplitConfig, SplitRatios};
-use toolforge_trainer::teacher::config::TeacherConfig;
+use toolforge_trainer::teacher::{LlmTeacher, TeacherConfig};
 use toolforge_trainer::{read_examples, Example};
 
 use toolforge_agent::runtime::{build_router, route_context};
@@ -379,7 +379,7 @@ fn load_teacher(
             .try_into()
             .context("invalid [teacher] table")?,
     };
-    Ok(teacher_config.build()?)
+    Ok(Arc::new(LlmTeacher::from_config(&teacher_config)?))
 }
 
 fn show_progress() -> bool {

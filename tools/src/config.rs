@@ -16,6 +16,7 @@ pub struct EndpointConfig {
     pub api_key: Option<String>,
     /// Name of the environment variable holding the key.
     pub api_key_env: Option<String>,
+    /// Per-request timeout in milliseconds (default 8000).
     pub timeout_ms: Option<u64>,
     /// Retries after the first attempt on 429, 5xx and connection failures.
     pub retries: Option<u32>,
@@ -24,6 +25,7 @@ pub struct EndpointConfig {
 }
 
 impl EndpointConfig {
+    /// A config that only overrides the base URL, everything else default.
     pub fn with_base_url(base_url: impl Into<String>) -> Self {
         Self {
             base_url: Some(base_url.into()),
@@ -41,14 +43,17 @@ impl EndpointConfig {
         })
     }
 
+    /// The per-request timeout: `timeout_ms`, default 8 s.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms.unwrap_or(8_000))
     }
 
+    /// Retries after the first attempt: `retries`, default 2, capped at 10.
     pub fn retries(&self) -> u32 {
         self.retries.unwrap_or(2).min(10)
     }
 
+    /// The first backoff delay: `backoff_ms`, default 250 ms.
     pub fn backoff(&self) -> Duration {
         Duration::from_millis(self.backoff_ms.unwrap_or(250))
     }
@@ -69,18 +74,25 @@ pub enum SearchProvider {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolsConfig {
+    /// Open-Meteo forecast API used by `weather`.
     #[serde(default)]
     pub weather: EndpointConfig,
+    /// Open-Meteo geocoding API, which `weather` uses to turn place names into coordinates.
     #[serde(default)]
     pub geocoding: EndpointConfig,
+    /// Wikipedia API used by `wikipedia`.
     #[serde(default)]
     pub wikipedia: EndpointConfig,
+    /// Endpoint of the provider chosen by `search_provider`, used by `web_search`.
     #[serde(default)]
     pub web_search: EndpointConfig,
+    /// Which backend `web_search` uses (default SearXNG).
     #[serde(default)]
     pub search_provider: SearchProvider,
+    /// LibreTranslate API used by `translate`.
     #[serde(default)]
     pub translate: EndpointConfig,
+    /// Free Dictionary API used by `dictionary`.
     #[serde(default)]
     pub dictionary: EndpointConfig,
     /// Exchange rates for currency conversion in `unit_converter`.

@@ -16,21 +16,44 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Why an HTTP exchange failed, after retries.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HttpError {
+    /// The service answered with a non-success status.
     #[error("{service} answered HTTP {status}: {body}")]
     Status {
+        /// Name of the service, for messages.
         service: String,
+        /// The HTTP status code.
         status: u16,
+        /// The response body, truncated to about 300 bytes.
         body: String,
     },
+    /// The request could not be sent or its response not read.
     #[error("{service} is unreachable: {message}")]
-    Network { service: String, message: String },
+    Network {
+        /// Name of the service, for messages.
+        service: String,
+        /// The client's error, as text.
+        message: String,
+    },
+    /// The service did not answer within the endpoint's timeout.
     #[error("{service} did not answer within {ms} ms")]
-    Timeout { service: String, ms: u64 },
+    Timeout {
+        /// Name of the service, for messages.
+        service: String,
+        /// The timeout, in milliseconds.
+        ms: u64,
+    },
+    /// A success response whose body is not valid JSON.
     #[error("{service} sent a malformed response: {message}")]
-    Malformed { service: String, message: String },
+    Malformed {
+        /// Name of the service, for messages.
+        service: String,
+        /// The JSON parse error, as text.
+        message: String,
+    },
 }
 
 impl HttpError {
+    /// The HTTP status code, for [`HttpError::Status`] only.
     pub fn status(&self) -> Option<u16> {
         match self {
             HttpError::Status { status, .. } => Some(*status),
@@ -42,6 +65,7 @@ impl HttpError {
 /// A failed single attempt of [`HttpEndpoint::post_json_once`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptFailure {
+    /// What went wrong.
     pub error: HttpError,
     /// The delay the server asked for in `Retry-After`, if any.
     pub retry_after: Option<Duration>,
@@ -108,14 +132,17 @@ impl HttpEndpoint {
         }
     }
 
+    /// Name of the service, as used in errors.
     pub fn service(&self) -> &str {
         &self.service
     }
 
+    /// The base URL requests go to, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
+    /// The resolved API key, if one is configured.
     pub fn api_key(&self) -> Option<&str> {
         self.api_key.as_deref()
     }

@@ -66,25 +66,57 @@ type FreeFn = unsafe extern "C" fn(*mut c_char);
 /// Why a plugin could not be loaded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PluginError {
+    /// The configured path does not exist.
     #[error("plugin {} not found: no such file", path.display())]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// Path of the plugin library.
+        path: PathBuf,
+    },
+    /// The file could not be loaded as a shared library.
     #[error("plugin {} is not a loadable shared library: {message}", path.display())]
-    Load { path: PathBuf, message: String },
+    Load {
+        /// Path of the plugin library.
+        path: PathBuf,
+        /// The loader's error, as text.
+        message: String,
+    },
+    /// The library lacks one of the ABI's exported functions.
     #[error("plugin {} does not export the symbol `{symbol}`", path.display())]
-    MissingSymbol { path: PathBuf, symbol: String },
+    MissingSymbol {
+        /// Path of the plugin library.
+        path: PathBuf,
+        /// Name of the missing symbol.
+        symbol: String,
+    },
+    /// The plugin speaks another ABI version than this host.
     #[error(
         "plugin {} speaks plugin ABI version {found}, but this ToolForge expects version {expected}",
         path.display()
     )]
     AbiVersion {
+        /// Path of the plugin library.
         path: PathBuf,
+        /// The version this host speaks ([`TOOLFORGE_PLUGIN_ABI_VERSION`]).
         expected: u32,
+        /// The version the plugin reported.
         found: u32,
     },
+    /// The plugin's spec is missing, not UTF-8 or not a valid tool spec.
     #[error("plugin {} returned an invalid spec: {message}", path.display())]
-    InvalidSpec { path: PathBuf, message: String },
+    InvalidSpec {
+        /// Path of the plugin library.
+        path: PathBuf,
+        /// What is wrong with the spec.
+        message: String,
+    },
+    /// The plugin's tool name repeats an earlier plugin's.
     #[error("plugin {} defines tool `{name}`, which an earlier plugin already defines", path.display())]
-    DuplicateName { path: PathBuf, name: String },
+    DuplicateName {
+        /// Path of the refused plugin library.
+        path: PathBuf,
+        /// The repeated tool name.
+        name: String,
+    },
 }
 
 /// The loaded library and the two functions calls need. The function pointers are

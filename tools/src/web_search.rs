@@ -36,7 +36,9 @@ pub struct WebSearchArgs {
 /// One web result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchResult {
+    /// Title of the page.
     pub title: String,
+    /// Address of the page.
     pub url: String,
     /// Plain-text excerpt of the page (markup removed).
     pub snippet: String,

@@ -7,15 +7,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use toolforge_core::ToolSpec;
+use toolforge_llm::{ClientPool, Gemini, ManualClock, OpenAi, PoolSettings, Slot};
 use toolforge_tools::fixture::{FixtureServer, Reply, SeenRequest};
 use toolforge_tools::{builtin_tools, ToolsConfig};
 use toolforge_trainer::distill::{
     distill, distilled_to_candidates, read_distilled, DistillStop, QueryItem,
 };
-use toolforge_trainer::teacher::{
-    ClientPool, GeminiTeacher, ManualClock, OpenAiTeacher, PoolSettings, QueryRequest, Slot,
-    Teacher, TeacherError,
-};
+use toolforge_trainer::teacher::{LlmTeacher, QueryRequest, Teacher, TeacherError};
 
 const GEMINI_FUNCTION_CALLS: &str = r#"{
   "candidates": [{
@@ -209,22 +207,14 @@ fn pool(
     (Arc::new(pool), clock)
 }
 
-fn gemini(
-    server: &FixtureServer,
-    keys: usize,
-    s: PoolSettings,
-) -> (GeminiTeacher, Arc<ManualClock>) {
+fn gemini(server: &FixtureServer, keys: usize, s: PoolSettings) -> (LlmTeacher, Arc<ManualClock>) {
     let (pool, clock) = pool(server, "gemini", keys, s);
-    (GeminiTeacher::new(pool), clock)
+    (LlmTeacher::new(Arc::new(Gemini::new(pool))), clock)
 }
 
-fn openai(
-    server: &FixtureServer,
-    keys: usize,
-    s: PoolSettings,
-) -> (OpenAiTeacher, Arc<ManualClock>) {
+fn openai(server: &FixtureServer, keys: usize, s: PoolSettings) -> (LlmTeacher, Arc<ManualClock>) {
     let (pool, clock) = pool(server, "openai", keys, s);
-    (OpenAiTeacher::new(pool), clock)
+    (LlmTeacher::new(Arc::new(OpenAi::new(pool))), clock)
 }
 
 /// The key a request was sent with: Gemini's `?key=` or OpenAI's bearer token.
@@ -450,7 +440,8 @@ async fn pool_rotates_keys_and_waits_out_the_min_gap() {
         min_gap: Duration::from_secs(4),
         ..settings()
     };
-    let (teacher, clock) = gemini(&server, 3, s);
+    let (pool, clock) = pool(&server, "gemini", 3, s);
+    let teacher = LlmTeacher::new(Arc::new(Gemini::new(pool.clone())));
     let tools = tools();
     let mut elapsed = Vec::new();
     for i in 0..5 {
@@ -460,7 +451,7 @@ async fn pool_rotates_keys_and_waits_out_the_min_gap() {
     let keys: Vec<String> = server.requests().iter().map(key_of).collect();
     assert_eq!(keys, vec!["k0", "k1", "k2", "k0", "k1"]);
     assert_eq!(elapsed, vec![0, 0, 0, 4, 4]);
-    assert_eq!(teacher.pool().requests_sent(), 5);
+    assert_eq!(pool.requests_sent(), 5);
 }
 
 #[tokio::test]
@@ -554,7 +545,7 @@ async fn rejected_keys_are_disabled_and_never_leak() {
     let clock = Arc::new(ManualClock::new());
     let slots = vec![Slot::new("SeCrEt-KeY-123", "gemini-2.5-flash")];
     let pool = ClientPool::new("gemini", &url, slots, settings(), clock).unwrap();
-    let err = GeminiTeacher::new(Arc::new(pool))
+    let err = LlmTeacher::new(Arc::new(Gemini::new(Arc::new(pool))))
         .label("hi", &tools())
         .await
         .unwrap_err();

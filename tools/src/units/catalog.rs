@@ -10,15 +10,25 @@ use std::sync::LazyLock;
 /// The kinds of quantity the converter handles; only units of one kind convert into each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Category {
+    /// Base unit: meter.
     Length,
+    /// Base unit: kilogram.
     Mass,
+    /// Base unit: cubic meter.
     Volume,
+    /// Base unit: kelvin (affine scales).
     Temperature,
+    /// Base unit: meter per second.
     Speed,
+    /// Base unit: square meter.
     Area,
+    /// Base unit: second.
     Time,
+    /// Base unit: byte.
     Data,
+    /// Base unit: radian.
     Angle,
+    /// ISO 4217 currencies, converted with an exchange rate.
     Currency,
 }
 
@@ -66,7 +76,12 @@ pub enum Scale {
     /// `base = value * factor` (meter, kilogram, cubic meter, m/s, m², second, byte, radian).
     Linear(f64),
     /// Temperatures: `kelvin = (value + offset) * factor`.
-    Affine { factor: f64, offset: f64 },
+    Affine {
+        /// Multiplier applied after the offset.
+        factor: f64,
+        /// Added to the value before scaling.
+        offset: f64,
+    },
     /// A currency by ISO 4217 code; converting needs an exchange rate.
     Currency(&'static str),
 }
@@ -80,7 +95,9 @@ pub struct Unit {
     pub plural: String,
     /// Symbol shown after the number instead of the name, for temperatures (`"°F"`).
     pub symbol: Option<&'static str>,
+    /// Kind of quantity the unit measures.
     pub category: Category,
+    /// How values convert to the category's base unit.
     pub scale: Scale,
 }
 
@@ -103,31 +120,62 @@ impl Unit {
 /// Why a unit could not be resolved or converted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum UnitError {
+    /// The unit text is blank.
     #[error("{field} is empty: give a unit such as \"km\", \"°F\" or \"usd\"")]
-    Empty { field: &'static str },
+    Empty {
+        /// Name of the argument that held the unit (`from_unit`, ...).
+        field: &'static str,
+    },
+    /// The text names no known unit.
     #[error(
         "unknown unit \"{unit}\" in {field} (supported kinds: length, mass, volume, temperature, \
          speed, area, time, data, angle, currency)"
     )]
-    Unknown { field: &'static str, unit: String },
+    Unknown {
+        /// Name of the argument that held the unit.
+        field: &'static str,
+        /// The text as given, trimmed.
+        unit: String,
+    },
+    /// The two units measure different kinds of quantity.
     #[error(
         "cannot convert {from} ({from_category}) to {to} ({to_category}): \
          both units must measure the same kind of quantity"
     )]
     Incompatible {
+        /// Plural name of the source unit.
         from: String,
+        /// Kind of the source unit.
         from_category: Category,
+        /// Plural name of the target unit.
         to: String,
+        /// Kind of the target unit.
         to_category: Category,
     },
+    /// A temperature below 0 K.
     #[error("{value} {unit} is below absolute zero")]
-    BelowAbsoluteZero { value: String, unit: String },
+    BelowAbsoluteZero {
+        /// The value as displayed.
+        value: String,
+        /// The unit's symbol (or name).
+        unit: String,
+    },
+    /// A currency conversion, which [`convert`] cannot do without a rate.
     #[error("converting {from} to {to} needs an exchange rate")]
-    NeedsRate { from: String, to: String },
+    NeedsRate {
+        /// Source currency code.
+        from: String,
+        /// Target currency code.
+        to: String,
+    },
+    /// The converted value is not a finite number.
     #[error("the result of converting {value} {from} to {to} is out of range")]
     OutOfRange {
+        /// The value being converted.
         value: f64,
+        /// Plural name of the source unit.
         from: String,
+        /// Plural name of the target unit.
         to: String,
     },
 }

@@ -12,6 +12,7 @@ use crate::http::{HttpEndpoint, HttpError};
 /// One quoted rate: how many units of the target currency one unit of the source buys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExchangeRate {
+    /// Units of the target currency per unit of the source.
     pub rate: f64,
     /// The day the rate was published (`"2026-11-20"`), when the source says.
     pub date: Option<String>,
@@ -38,6 +39,7 @@ impl FrankfurterRates {
     /// The public instance, used when the config names no `base_url`.
     pub const DEFAULT_BASE: &'static str = "https://api.frankfurter.app";
 
+    /// Reads rates from `config.base_url`, default [`Self::DEFAULT_BASE`].
     pub fn new(config: &EndpointConfig) -> Self {
         Self {
             endpoint: HttpEndpoint::new(

@@ -3,28 +3,27 @@
 //! sees. Answers are kept raw: bad calls are returned as given, so the filters
 //! downstream can count invalid JSON, hallucinated tools and schema failures.
 //!
-//! [`GeminiTeacher`] and [`OpenAiTeacher`] are API formats on top of a
-//! [`ClientPool`] of rotating API keys; [`TeacherConfig`] builds either from config.
+//! [`LlmTeacher`] puts the routing prompts on any [`ChatModel`] of
+//! `toolforge-llm` (Gemini or OpenAI-compatible, over a pool of rotating keys);
+//! [`TeacherConfig`] (the `[teacher]` table) builds one.
 
-pub mod clock;
-pub mod config;
-pub mod gemini;
-pub mod openai;
-pub mod pool;
 pub mod prompt;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toolforge_core::ToolSpec;
-use toolforge_tools::http::HttpError;
+use toolforge_llm::{ChatModel, ChatRequest};
 
-pub use clock::{Clock, ManualClock, TokioClock};
-pub use config::{ApiKind, SlotConfig, TeacherConfig};
-pub use gemini::{to_gemini_schema, GeminiTeacher, GEMINI_DEFAULT_BASE};
-pub use openai::{OpenAiTeacher, OPENAI_DEFAULT_BASE};
-pub use pool::{ApiKey, ClientPool, PoolReply, PoolRequest, PoolSettings, Slot, SlotRef};
 pub use prompt::parse_query_list;
+/// Why a teacher could not answer: the LLM client's errors (budget, keys, HTTP,
+/// malformed or refused answers, invalid requests).
+pub use toolforge_llm::LlmError as TeacherError;
+pub use toolforge_llm::PoolConfig as TeacherConfig;
+
+use prompt::{query_generation_prompt, routing_instructions};
 
 /// What a teacher answered for one query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,46 +50,6 @@ pub struct QueryRequest {
     pub count: usize,
 }
 
-/// Why a teacher could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum TeacherError {
-    /// The pool's request budget is spent; nothing more will be sent.
-    #[error("the teacher's request budget of {budget} requests is used up")]
-    BudgetExhausted { budget: u64 },
-    #[error("teacher not configured: {0}")]
-    NotConfigured(String),
-    /// Every API key of the pool was rejected by the server.
-    #[error("every API key of the teacher's pool was rejected")]
-    NoUsableSlot,
-    /// Rate limits or server errors on every attempt.
-    #[error("teacher unavailable after {attempts} attempts: {last}")]
-    Unavailable { attempts: u32, last: HttpError },
-    /// A non-retryable HTTP failure (bad request, malformed response body, ...).
-    #[error(transparent)]
-    Http(#[from] HttpError),
-    /// The API answered, but not in the expected shape.
-    #[error("{teacher} sent an unexpected answer: {message}")]
-    Malformed { teacher: String, message: String },
-    /// The API declined to answer (e.g. a blocked prompt).
-    #[error("{teacher} refused to answer: {reason}")]
-    Refused { teacher: String, reason: String },
-    #[error("invalid query request: {0}")]
-    InvalidRequest(String),
-}
-
-impl TeacherError {
-    /// Whether no later request can succeed either (budget spent, no usable key,
-    /// not configured), so a batch should stop rather than go on.
-    pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            TeacherError::BudgetExhausted { .. }
-                | TeacherError::NoUsableSlot
-                | TeacherError::NotConfigured(_)
-        )
-    }
-}
-
 /// A routing teacher.
 #[async_trait]
 pub trait Teacher: Send + Sync {
@@ -106,4 +65,69 @@ pub trait Teacher: Send + Sync {
         request: &QueryRequest,
         tools: &[ToolSpec],
     ) -> Result<Vec<String>, TeacherError>;
+}
+
+/// A routing teacher on a chat model: the routing instructions as the system
+/// text, the query as the user turn, the tools offered as functions.
+#[derive(Clone)]
+pub struct LlmTeacher {
+    model: Arc<dyn ChatModel>,
+}
+
+impl LlmTeacher {
+    /// A teacher asking `model`.
+    pub fn new(model: Arc<dyn ChatModel>) -> Self {
+        Self { model }
+    }
+
+    /// The teacher the `[teacher]` table describes, on real time.
+    pub fn from_config(config: &TeacherConfig) -> Result<Self, TeacherError> {
+        Ok(Self::new(config.build()?))
+    }
+}
+
+impl std::fmt::Debug for LlmTeacher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmTeacher")
+            .field("model", &self.model.name())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Teacher for LlmTeacher {
+    fn name(&self) -> String {
+        self.model.name()
+    }
+
+    async fn label(&self, query: &str, tools: &[ToolSpec]) -> Result<TeacherAnswer, TeacherError> {
+        let request = ChatRequest::new(query)
+            .system(routing_instructions(tools))
+            .tools(tools);
+        let reply = self.model.chat(&request).await?;
+        Ok(TeacherAnswer {
+            calls: reply.calls,
+            raw: reply.raw,
+        })
+    }
+
+    async fn generate_queries(
+        &self,
+        request: &QueryRequest,
+        tools: &[ToolSpec],
+    ) -> Result<Vec<String>, TeacherError> {
+        let prompt = query_generation_prompt(request, tools)?;
+        if request.count == 0 {
+            return Ok(Vec::new());
+        }
+        let chat = ChatRequest::new(prompt).temperature(1.0).json_answer();
+        let reply = self.model.chat(&chat).await?;
+        let mut queries =
+            parse_query_list(&reply.text).map_err(|message| TeacherError::Malformed {
+                model: self.name(),
+                message,
+            })?;
+        queries.truncate(request.count);
+        Ok(queries)
+    }
 }

@@ -1,7 +1,7 @@
-//! The Gemini teacher: `generateContent` with function declarations built from the
-//! tool specs (converted to Gemini's schema dialect by [`to_gemini_schema`]), sent
-//! through a [`ClientPool`] of keys. `functionCall` parts become calls, in order;
-//! a text-only answer means no tool.
+//! The Gemini provider: `generateContent` with function declarations built from
+//! the tool specs (converted to Gemini's schema dialect by [`to_gemini_schema`]),
+//! sent through a [`ClientPool`] of keys. `functionCall` parts become calls, in
+//! order; text parts (thoughts aside) become the answer's text.
 
 use std::sync::Arc;
 
@@ -9,9 +9,8 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use toolforge_core::ToolSpec;
 
-use super::pool::{ClientPool, PoolRequest, SlotRef};
-use super::prompt::{parse_query_list, query_generation_prompt, routing_instructions};
-use super::{QueryRequest, Teacher, TeacherAnswer, TeacherError};
+use crate::pool::{ClientPool, PoolRequest, SlotRef};
+use crate::{temperature_json, ChatModel, ChatReply, ChatRequest, LlmError, Role};
 
 /// The public Gemini API.
 pub const GEMINI_DEFAULT_BASE: &str = "https://generativelanguage.googleapis.com";
@@ -150,14 +149,14 @@ fn function_declaration(tool: &ToolSpec) -> Value {
     declaration
 }
 
-/// A routing teacher speaking the Gemini API through a key pool.
+/// A chat model speaking the Gemini API through a key pool.
 #[derive(Debug, Clone)]
-pub struct GeminiTeacher {
+pub struct Gemini {
     pool: Arc<ClientPool>,
 }
 
-impl GeminiTeacher {
-    /// A teacher sending its requests through `pool`.
+impl Gemini {
+    /// A model sending its requests through `pool`.
     pub fn new(pool: Arc<ClientPool>) -> Self {
         Self { pool }
     }
@@ -178,23 +177,52 @@ impl GeminiTeacher {
         }
     }
 
-    /// The label request body for `query`.
-    pub fn label_body(query: &str, tools: &[ToolSpec]) -> Value {
-        let mut body = json!({
-            "contents": [{ "role": "user", "parts": [{ "text": query }] }],
-            "systemInstruction": { "parts": [{ "text": routing_instructions(tools) }] },
-            "generationConfig": { "temperature": 0 },
-        });
-        if !tools.is_empty() {
-            let declarations: Vec<Value> = tools.iter().map(function_declaration).collect();
+    /// The request body: user and assistant turns as `contents`; the system text
+    /// and any system messages of the conversation as `systemInstruction`.
+    pub fn body(request: &ChatRequest) -> Value {
+        let contents: Vec<Value> = request
+            .messages
+            .iter()
+            .filter(|m| m.role != Role::System)
+            .map(|m| {
+                let role = if m.role == Role::Assistant {
+                    "model"
+                } else {
+                    "user"
+                };
+                json!({ "role": role, "parts": [{ "text": m.content }] })
+            })
+            .collect();
+        let system: Vec<&str> = request
+            .system
+            .iter()
+            .map(String::as_str)
+            .chain(
+                request
+                    .messages
+                    .iter()
+                    .filter(|m| m.role == Role::System)
+                    .map(|m| m.content.as_str()),
+            )
+            .collect();
+        let mut generation = json!({ "temperature": temperature_json(request.temperature) });
+        if request.json_answer {
+            generation["responseMimeType"] = json!("application/json");
+        }
+        let mut body = json!({ "contents": contents, "generationConfig": generation });
+        if !system.is_empty() {
+            body["systemInstruction"] = json!({ "parts": [{ "text": system.join("\n\n") }] });
+        }
+        if !request.tools.is_empty() {
+            let declarations: Vec<Value> = request.tools.iter().map(function_declaration).collect();
             body["tools"] = json!([{ "functionDeclarations": declarations }]);
             body["toolConfig"] = json!({ "functionCallingConfig": { "mode": "AUTO" } });
         }
         body
     }
 
-    /// Reads the calls out of a `generateContent` answer.
-    pub fn parse_label(&self, body: &Value) -> Result<TeacherAnswer, TeacherError> {
+    /// Reads calls and text out of a `generateContent` answer.
+    pub fn parse(&self, body: &Value) -> Result<ChatReply, LlmError> {
         let candidate = self.candidate(body)?;
         let raw = candidate
             .get("content")
@@ -214,18 +242,20 @@ impl GeminiTeacher {
                         .get("finishMessage")
                         .and_then(Value::as_str)
                         .unwrap_or(finish);
-                    Ok(TeacherAnswer {
+                    Ok(ChatReply {
+                        text: String::new(),
                         calls: vec![Value::String(message.to_string())],
                         raw,
                     })
                 }
-                "" | "STOP" => Ok(TeacherAnswer {
+                "" | "STOP" => Ok(ChatReply {
+                    text: String::new(),
                     calls: Vec::new(),
                     raw,
                 }),
                 "SAFETY" | "PROHIBITED_CONTENT" | "BLOCKLIST" | "SPII" | "RECITATION" => {
-                    Err(TeacherError::Refused {
-                        teacher: self.name(),
+                    Err(LlmError::Refused {
+                        model: self.name(),
                         reason: finish.to_string(),
                     })
                 }
@@ -242,15 +272,20 @@ impl GeminiTeacher {
                 })
             })
             .collect();
-        Ok(TeacherAnswer { calls, raw })
+        let text = parts
+            .iter()
+            .filter(|p| p.get("thought") != Some(&Value::Bool(true)))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect();
+        Ok(ChatReply { text, calls, raw })
     }
 
-    fn candidate<'a>(&self, body: &'a Value) -> Result<&'a Value, TeacherError> {
+    fn candidate<'a>(&self, body: &'a Value) -> Result<&'a Value, LlmError> {
         match body["candidates"].get(0) {
             Some(candidate) => Ok(candidate),
             None => match body["promptFeedback"]["blockReason"].as_str() {
-                Some(reason) => Err(TeacherError::Refused {
-                    teacher: self.name(),
+                Some(reason) => Err(LlmError::Refused {
+                    model: self.name(),
                     reason: reason.to_string(),
                 }),
                 None => Err(self.malformed("no candidates in the answer".into())),
@@ -258,54 +293,24 @@ impl GeminiTeacher {
         }
     }
 
-    fn malformed(&self, message: String) -> TeacherError {
-        TeacherError::Malformed {
-            teacher: self.name(),
+    fn malformed(&self, message: String) -> LlmError {
+        LlmError::Malformed {
+            model: self.name(),
             message,
         }
     }
 }
 
 #[async_trait]
-impl Teacher for GeminiTeacher {
+impl ChatModel for Gemini {
     fn name(&self) -> String {
         format!("gemini:{}", self.pool.models().join("+"))
     }
 
-    async fn label(&self, query: &str, tools: &[ToolSpec]) -> Result<TeacherAnswer, TeacherError> {
-        let body = Self::label_body(query, tools);
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
+        let body = Self::body(request);
         let reply = self.pool.post(|slot| Self::request(slot, &body)).await?;
-        self.parse_label(&reply.body)
-    }
-
-    async fn generate_queries(
-        &self,
-        request: &QueryRequest,
-        tools: &[ToolSpec],
-    ) -> Result<Vec<String>, TeacherError> {
-        let prompt = query_generation_prompt(request, tools)?;
-        if request.count == 0 {
-            return Ok(Vec::new());
-        }
-        let body = json!({
-            "contents": [{ "role": "user", "parts": [{ "text": prompt }] }],
-            "generationConfig": { "temperature": 1.0, "responseMimeType": "application/json" },
-        });
-        let reply = self.pool.post(|slot| Self::request(slot, &body)).await?;
-        let candidate = self.candidate(&reply.body)?;
-        let text: String = candidate["content"]["parts"]
-            .as_array()
-            .map(|parts| {
-                parts
-                    .iter()
-                    .filter(|p| p.get("thought") != Some(&Value::Bool(true)))
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut queries = parse_query_list(&text).map_err(|e| self.malformed(e))?;
-        queries.truncate(request.count);
-        Ok(queries)
+        self.parse(&reply.body)
     }
 }
 

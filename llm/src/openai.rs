@@ -1,7 +1,7 @@
-//! The OpenAI-compatible teacher: `/chat/completions` with the tool specs in
-//! OpenAI's function shape, sent through a [`ClientPool`] of keys. `tool_calls`
-//! become calls, in order (arguments that are not valid JSON stay a string); a
-//! plain `content` answer means no tool.
+//! The OpenAI-compatible provider: `/chat/completions` (OpenAI, vLLM, llama.cpp
+//! server, Ollama, ...) with the tool specs in OpenAI's function shape, sent
+//! through a [`ClientPool`] of keys. `tool_calls` become calls, in order
+//! (arguments that are not valid JSON stay a string); `content` is the text.
 
 use std::sync::Arc;
 
@@ -9,21 +9,20 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use toolforge_core::ToolSpec;
 
-use super::pool::{ClientPool, PoolRequest, SlotRef};
-use super::prompt::{parse_query_list, query_generation_prompt, routing_instructions};
-use super::{QueryRequest, Teacher, TeacherAnswer, TeacherError};
+use crate::pool::{ClientPool, PoolRequest, SlotRef};
+use crate::{temperature_json, ChatModel, ChatReply, ChatRequest, LlmError, Role};
 
 /// The public OpenAI API.
 pub const OPENAI_DEFAULT_BASE: &str = "https://api.openai.com/v1";
 
-/// A routing teacher speaking the OpenAI chat-completions API through a key pool.
+/// A chat model speaking the OpenAI chat-completions API through a key pool.
 #[derive(Debug, Clone)]
-pub struct OpenAiTeacher {
+pub struct OpenAi {
     pool: Arc<ClientPool>,
 }
 
-impl OpenAiTeacher {
-    /// A teacher sending its requests through `pool`.
+impl OpenAi {
+    /// A model sending its requests through `pool`.
     pub fn new(pool: Arc<ClientPool>) -> Self {
         Self { pool }
     }
@@ -33,40 +32,52 @@ impl OpenAiTeacher {
         &self.pool
     }
 
-    /// The request for `body` on `slot`: the slot's model goes into the body.
+    /// The request for `body` on `slot`: the slot's model goes into the body; a
+    /// slot without a key (a local server) sends no `authorization`.
     fn request(slot: SlotRef<'_>, body: &Value) -> PoolRequest {
         let mut body = body.clone();
         body["model"] = json!(slot.model);
+        let key = slot.key.expose();
         PoolRequest {
             path: "/chat/completions".into(),
             query: Vec::new(),
-            headers: vec![(
-                "authorization".into(),
-                format!("Bearer {}", slot.key.expose()),
-            )],
+            headers: if key.is_empty() {
+                Vec::new()
+            } else {
+                vec![("authorization".into(), format!("Bearer {key}"))]
+            },
             body,
         }
     }
 
-    /// The label request body for `query` (without `model`, set per slot).
-    pub fn label_body(query: &str, tools: &[ToolSpec]) -> Value {
+    /// The request body (without `model`, set per slot).
+    pub fn body(request: &ChatRequest) -> Value {
+        let mut messages = Vec::with_capacity(request.messages.len() + 1);
+        if let Some(system) = &request.system {
+            messages.push(json!({ "role": "system", "content": system }));
+        }
+        for message in &request.messages {
+            let role = match message.role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            messages.push(json!({ "role": role, "content": message.content }));
+        }
         let mut body = json!({
-            "messages": [
-                { "role": "system", "content": routing_instructions(tools) },
-                { "role": "user", "content": query },
-            ],
-            "temperature": 0,
+            "messages": messages,
+            "temperature": temperature_json(request.temperature),
         });
-        if !tools.is_empty() {
-            let tools: Vec<Value> = tools.iter().map(ToolSpec::to_openai).collect();
+        if !request.tools.is_empty() {
+            let tools: Vec<Value> = request.tools.iter().map(ToolSpec::to_openai).collect();
             body["tools"] = Value::Array(tools);
             body["tool_choice"] = json!("auto");
         }
         body
     }
 
-    /// Reads the calls out of a chat-completions answer.
-    pub fn parse_label(&self, body: &Value) -> Result<TeacherAnswer, TeacherError> {
+    /// Reads calls and text out of a chat-completions answer.
+    pub fn parse(&self, body: &Value) -> Result<ChatReply, LlmError> {
         let message = self.message(body)?;
         let raw = message.to_string();
         let calls = message
@@ -74,10 +85,15 @@ impl OpenAiTeacher {
             .and_then(Value::as_array)
             .map(|calls| calls.iter().map(raw_call).collect())
             .unwrap_or_default();
-        Ok(TeacherAnswer { calls, raw })
+        let text = message
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Ok(ChatReply { text, calls, raw })
     }
 
-    fn message<'a>(&self, body: &'a Value) -> Result<&'a Value, TeacherError> {
+    fn message<'a>(&self, body: &'a Value) -> Result<&'a Value, LlmError> {
         let choice = body["choices"]
             .get(0)
             .ok_or_else(|| self.malformed("no choices in the answer".into()))?;
@@ -87,17 +103,17 @@ impl OpenAiTeacher {
         let empty = message.get("tool_calls").is_none_or(Value::is_null)
             && message.get("content").is_none_or(Value::is_null);
         if empty && choice["finish_reason"] == "content_filter" {
-            return Err(TeacherError::Refused {
-                teacher: self.name(),
+            return Err(LlmError::Refused {
+                model: self.name(),
                 reason: "content_filter".into(),
             });
         }
         Ok(message)
     }
 
-    fn malformed(&self, message: String) -> TeacherError {
-        TeacherError::Malformed {
-            teacher: self.name(),
+    fn malformed(&self, message: String) -> LlmError {
+        LlmError::Malformed {
+            model: self.name(),
             message,
         }
     }
@@ -121,38 +137,15 @@ fn raw_call(call: &Value) -> Value {
 }
 
 #[async_trait]
-impl Teacher for OpenAiTeacher {
+impl ChatModel for OpenAi {
     fn name(&self) -> String {
         format!("openai:{}", self.pool.models().join("+"))
     }
 
-    async fn label(&self, query: &str, tools: &[ToolSpec]) -> Result<TeacherAnswer, TeacherError> {
-        let body = Self::label_body(query, tools);
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
+        let body = Self::body(request);
         let reply = self.pool.post(|slot| Self::request(slot, &body)).await?;
-        self.parse_label(&reply.body)
-    }
-
-    async fn generate_queries(
-        &self,
-        request: &QueryRequest,
-        tools: &[ToolSpec],
-    ) -> Result<Vec<String>, TeacherError> {
-        let prompt = query_generation_prompt(request, tools)?;
-        if request.count == 0 {
-            return Ok(Vec::new());
-        }
-        let body = json!({
-            "messages": [{ "role": "user", "content": prompt }],
-            "temperature": 1.0,
-        });
-        let reply = self.pool.post(|slot| Self::request(slot, &body)).await?;
-        let text = self.message(&reply.body)?["content"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let mut queries = parse_query_list(&text).map_err(|e| self.malformed(e))?;
-        queries.truncate(request.count);
-        Ok(queries)
+        self.parse(&reply.body)
     }
 }
 

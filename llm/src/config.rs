@@ -1,6 +1,7 @@
-//! The `[teacher]` config table: which API, where, which keys (by environment
-//! variable name, never the keys themselves) with which models, and the pool's
-//! pacing, retries and budget. [`TeacherConfig::build`] makes the teacher.
+//! A chat model's config table (the trainer's `[teacher]`): which API, where,
+//! which keys (by environment variable name, never the keys themselves) with
+//! which models, and the pool's pacing, retries and budget. [`PoolConfig::build`]
+//! makes the model.
 //!
 //! ```toml
 //! [teacher]
@@ -16,16 +17,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::clock::{Clock, TokioClock};
-use super::gemini::{GeminiTeacher, GEMINI_DEFAULT_BASE};
-use super::openai::{OpenAiTeacher, OPENAI_DEFAULT_BASE};
-use super::pool::{ClientPool, PoolSettings, Slot};
-use super::{Teacher, TeacherError};
+use crate::clock::{Clock, TokioClock};
+use crate::gemini::{Gemini, GEMINI_DEFAULT_BASE};
+use crate::openai::{OpenAi, OPENAI_DEFAULT_BASE};
+use crate::pool::{ClientPool, PoolSettings, Slot};
+use crate::{ChatModel, LlmError};
 
-/// The model used by a Gemini teacher when none is configured.
+/// The model used by a Gemini client when none is configured.
 const GEMINI_DEFAULT_MODEL: &str = "gemini-2.5-flash";
 
-/// Which API format the teacher speaks.
+/// Which API format the model speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiKind {
@@ -46,10 +47,10 @@ pub struct SlotConfig {
     pub model: Option<String>,
 }
 
-/// The `[teacher]` table.
+/// A chat model's table (the trainer's `[teacher]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TeacherConfig {
+pub struct PoolConfig {
     pub api: ApiKind,
     /// Overrides the API's public base URL.
     pub base_url: Option<String>,
@@ -68,7 +69,7 @@ pub struct TeacherConfig {
     pub timeout_ms: Option<u64>,
 }
 
-impl TeacherConfig {
+impl PoolConfig {
     /// The pool's policy: configured values over [`PoolSettings::default`].
     pub fn settings(&self) -> PoolSettings {
         let defaults = PoolSettings::default();
@@ -86,10 +87,10 @@ impl TeacherConfig {
     }
 
     /// The slots, with keys read from their environment variables.
-    pub fn resolve_slots(&self) -> Result<Vec<Slot>, TeacherError> {
+    pub fn resolve_slots(&self) -> Result<Vec<Slot>, LlmError> {
         if self.slots.is_empty() {
-            return Err(TeacherError::NotConfigured(
-                "the teacher has no slots (add `slots = [{ api_key_env = \"...\" }]`)".into(),
+            return Err(LlmError::NotConfigured(
+                "no API key slots (add `slots = [{ api_key_env = \"...\" }]`)".into(),
             ));
         }
         let default_model = self.model.clone().or_else(|| match self.api {
@@ -104,8 +105,8 @@ impl TeacherConfig {
                     .ok()
                     .filter(|k| !k.trim().is_empty())
                     .ok_or_else(|| {
-                        TeacherError::NotConfigured(format!(
-                            "environment variable {} (teacher slot {index}) is not set",
+                        LlmError::NotConfigured(format!(
+                            "environment variable {} (key slot {index}) is not set",
                             slot.api_key_env
                         ))
                     })?;
@@ -114,8 +115,8 @@ impl TeacherConfig {
                     .clone()
                     .or_else(|| default_model.clone())
                     .ok_or_else(|| {
-                        TeacherError::NotConfigured(format!(
-                            "teacher slot {index} has no model (set `model`)"
+                        LlmError::NotConfigured(format!(
+                            "key slot {index} has no model (set `model`)"
                         ))
                     })?;
                 Ok(Slot::new(key.trim(), model))
@@ -123,16 +124,13 @@ impl TeacherConfig {
             .collect()
     }
 
-    /// The configured teacher, on real time.
-    pub fn build(&self) -> Result<Arc<dyn Teacher>, TeacherError> {
+    /// The configured model, on real time.
+    pub fn build(&self) -> Result<Arc<dyn ChatModel>, LlmError> {
         self.build_with_clock(Arc::new(TokioClock))
     }
 
-    /// The configured teacher on `clock`.
-    pub fn build_with_clock(
-        &self,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Arc<dyn Teacher>, TeacherError> {
+    /// The configured model on `clock`.
+    pub fn build_with_clock(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn ChatModel>, LlmError> {
         let slots = self.resolve_slots()?;
         let (service, default_base) = match self.api {
             ApiKind::Gemini => ("gemini", GEMINI_DEFAULT_BASE),
@@ -147,8 +145,8 @@ impl TeacherConfig {
             clock,
         )?);
         Ok(match self.api {
-            ApiKind::Gemini => Arc::new(GeminiTeacher::new(pool)),
-            ApiKind::OpenAi => Arc::new(OpenAiTeacher::new(pool)),
+            ApiKind::Gemini => Arc::new(Gemini::new(pool)),
+            ApiKind::OpenAi => Arc::new(OpenAi::new(pool)),
         })
     }
 }
@@ -157,7 +155,7 @@ impl TeacherConfig {
 mod tests {
     use super::*;
 
-    fn config(text: &str) -> TeacherConfig {
+    fn config(text: &str) -> PoolConfig {
         serde_json::from_str(text).unwrap()
     }
 
@@ -177,8 +175,8 @@ mod tests {
         let settings = cfg.settings();
         assert_eq!(settings.min_gap, Duration::from_secs(6));
         assert_eq!(settings.budget, Some(10));
-        let teacher = cfg.build().unwrap();
-        assert_eq!(teacher.name(), "gemini:gemini-2.5-flash+gemini-2.5-pro");
+        let model = cfg.build().unwrap();
+        assert_eq!(model.name(), "gemini:gemini-2.5-flash+gemini-2.5-pro");
     }
 
     #[test]
@@ -198,9 +196,7 @@ mod tests {
             .to_string()
             .contains("no model"));
         let empty = config(r#"{"api": "openai", "slots": []}"#);
-        assert!(matches!(empty.build(), Err(TeacherError::NotConfigured(_))));
-        assert!(
-            serde_json::from_str::<TeacherConfig>(r#"{"api": "claude", "slots": []}"#).is_err()
-        );
+        assert!(matches!(empty.build(), Err(LlmError::NotConfigured(_))));
+        assert!(serde_json::from_str::<PoolConfig>(r#"{"api": "claude", "slots": []}"#).is_err());
     }
 }

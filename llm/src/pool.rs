@@ -1,4 +1,4 @@
-//! A pool of API keys (each with its model) shared by the teacher's requests.
+//! A pool of API keys (each with its model) shared by an LLM client's requests.
 //! The slot that has rested longest goes next, never sooner than `min_gap` after
 //! its previous request; a slot answered with 429 or 5xx backs off (exponentially
 //! per slot, or as long as `Retry-After` says) and the request moves on to another
@@ -12,8 +12,8 @@ use serde_json::Value;
 use toolforge_tools::http::{HttpEndpoint, HttpError};
 use toolforge_tools::EndpointConfig;
 
-use super::clock::Clock;
-use super::TeacherError;
+use crate::clock::Clock;
+use crate::LlmError;
 
 /// An API key; its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -174,10 +174,10 @@ impl ClientPool {
         slots: Vec<Slot>,
         settings: PoolSettings,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, TeacherError> {
+    ) -> Result<Self, LlmError> {
         if slots.is_empty() {
-            return Err(TeacherError::NotConfigured(format!(
-                "the {service} teacher needs at least one API key slot"
+            return Err(LlmError::NotConfigured(format!(
+                "the {service} client needs at least one API key slot"
             )));
         }
         let config = EndpointConfig {
@@ -227,7 +227,7 @@ impl ClientPool {
 
     /// Sends a POST built by `build` for the slot whose turn it is, retrying on
     /// other slots after rate limits, server errors and connection failures.
-    pub async fn post<F>(&self, build: F) -> Result<PoolReply, TeacherError>
+    pub async fn post<F>(&self, build: F) -> Result<PoolReply, LlmError>
     where
         F: Fn(SlotRef<'_>) -> PoolRequest + Send + Sync,
     {
@@ -284,18 +284,18 @@ impl ClientPool {
                             attempt,
                             status = error.status(),
                             ?delay,
-                            "teacher request failed; slot backs off"
+                            "LLM request failed; slot backs off"
                         );
                     } else {
-                        return Err(TeacherError::Http(error));
+                        return Err(LlmError::Http(error));
                     }
                     last = Some(error);
                 }
             }
         }
         match last {
-            Some(last) => Err(TeacherError::Unavailable { attempts, last }),
-            None => Err(TeacherError::NoUsableSlot),
+            Some(last) => Err(LlmError::Unavailable { attempts, last }),
+            None => Err(LlmError::NoUsableSlot),
         }
     }
 
@@ -313,12 +313,12 @@ impl ClientPool {
     }
 
     /// Picks the next slot and reserves its turn (counted against the budget).
-    fn lease(&self) -> Result<Lease, TeacherError> {
+    fn lease(&self) -> Result<Lease, LlmError> {
         let now = self.clock.now();
         let mut state = self.lock();
         if let Some(budget) = self.settings.budget {
             if state.spent >= budget {
-                return Err(TeacherError::BudgetExhausted { budget });
+                return Err(LlmError::BudgetExhausted { budget });
             }
         }
         let usable = || {
@@ -340,7 +340,7 @@ impl ClientPool {
                 .map(|(i, at, _)| (i, at.unwrap_or(now).max(now))),
         };
         let Some((slot, start)) = chosen else {
-            return Err(TeacherError::NoUsableSlot);
+            return Err(LlmError::NoUsableSlot);
         };
         state.slots[slot].last_request = Some(start);
         state.spent += 1;
@@ -433,7 +433,7 @@ pub(crate) fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::teacher::clock::ManualClock;
+    use crate::clock::ManualClock;
 
     fn pool(slots: usize, settings: PoolSettings) -> (ClientPool, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new());
@@ -512,10 +512,10 @@ mod tests {
         assert_eq!(pool.lease().unwrap().slot, 1);
         assert!(matches!(
             pool.lease(),
-            Err(TeacherError::BudgetExhausted { budget: 2 })
+            Err(LlmError::BudgetExhausted { budget: 2 })
         ));
         let (pool, _clock) = pool_all_disabled();
-        assert!(matches!(pool.lease(), Err(TeacherError::NoUsableSlot)));
+        assert!(matches!(pool.lease(), Err(LlmError::NoUsableSlot)));
     }
 
     fn pool_all_disabled() -> (ClientPool, Arc<ManualClock>) {
