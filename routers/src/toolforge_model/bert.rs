@@ -1,14 +1,19 @@
-//! Inference forward pass of a BERT encoder for the `minilm` backbone: the
-//! computation of candle-transformers' `BertModel` (same weights, same names,
-//! same results to rounding), laid out for one short query on one thread.
-//! `BertModel` multiplies activations by each weight's transpose, which makes
-//! gemm repack the whole weight with strided loads on every call, half of a
-//! query's time; here each weight is the left operand (`W · xᵀ`), read row by
-//! row in place, and the query, key and value projections are one matmul.
+//! The BERT encoder of the `minilm` backbone, written once for inference and
+//! for fine-tuning: the computation of candle-transformers' `BertModel` (same
+//! `Config`, same weight names loaded through `VarBuilder` prefixes, same
+//! results to rounding), with dropout as an option. Every op has a backward
+//! pass (layer norm is the fused, differentiable [`super::fused::layer_norm`]),
+//! so gradients reach every tuned parameter. `BertModel` multiplies activations
+//! by each weight's transpose, which makes gemm repack the whole weight with
+//! strided loads on every call, half of a query's time; here each weight is the
+//! left operand (`W · xᵀ`), read row by row in place, and the query, key and
+//! value projections are one matmul.
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{Config, HiddenAct};
+pub use candle_transformers::models::bert::{Config, HiddenAct};
+
+use super::network::Dropout;
 
 /// A dense layer as BERT stores it: `weight` is `out x in`.
 #[derive(Debug, Clone)]
@@ -62,8 +67,10 @@ impl Norm {
     }
 }
 
+/// One encoder layer (`encoder.layer.N`): self-attention and feed-forward, each
+/// with a post-norm residual.
 #[derive(Debug, Clone)]
-struct Layer {
+pub struct BertLayer {
     /// Query, key and value projections stacked (`3 hidden x hidden`).
     qkv: Dense,
     attention_out: Dense,
@@ -71,10 +78,14 @@ struct Layer {
     intermediate: Dense,
     output: Dense,
     output_norm: Norm,
+    heads: usize,
+    activation: HiddenAct,
 }
 
-impl Layer {
-    fn load(vb: &VarBuilder, config: &Config) -> Result<Self> {
+impl BertLayer {
+    /// Loads a layer from `vb`, which points at its prefix (`encoder.layer.N`).
+    pub fn load(vb: &VarBuilder, config: &Config) -> Result<Self> {
+        check_heads(config)?;
         let (hidden, inner, eps) = (
             config.hidden_size,
             config.intermediate_size,
@@ -93,8 +104,85 @@ impl Layer {
             intermediate: Dense::load(&vb.pp("intermediate").pp("dense"), hidden, inner)?,
             output: Dense::load(&vb.pp("output").pp("dense"), inner, hidden)?,
             output_norm: Norm::load(&vb.pp("output").pp("LayerNorm"), hidden, eps)?,
+            heads: config.num_attention_heads,
+            activation: config.hidden_act,
         })
     }
+
+    /// Number of parameters.
+    pub fn param_count(&self) -> usize {
+        let dense = |d: &Dense| d.weight.elem_count() + d.bias.elem_count();
+        let norm = |n: &Norm| n.weight.elem_count() + n.bias.elem_count();
+        dense(&self.qkv)
+            + dense(&self.attention_out)
+            + dense(&self.intermediate)
+            + dense(&self.output)
+            + norm(&self.attention_norm)
+            + norm(&self.output_norm)
+    }
+
+    /// The layer over `x` (`batch * len` rows of `hidden`) with `mask` from
+    /// [`attention_mask`]; `dropout` (training only) applies where BERT's hidden
+    /// dropout is, after each sublayer's output projection.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        (batch, len): (usize, usize),
+        mask: &Tensor,
+        mut dropout: Option<&mut Dropout>,
+    ) -> Result<Tensor> {
+        let hidden = x.dim(1)?;
+        let rows = batch * len;
+        let head_dim = hidden / self.heads;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let qkv = self.qkv.forward(x)?;
+        let split = |part: usize| {
+            qkv.narrow(1, part * hidden, hidden)?
+                .reshape((batch, len, self.heads, head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?;
+        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((rows, hidden))?;
+        let mut attention = self.attention_out.forward(&context)?;
+        if let Some(d) = dropout.as_deref_mut() {
+            attention = d.apply(&attention)?;
+        }
+        let attended = self.attention_norm.forward(&(attention + x)?)?;
+        let inner = self.intermediate.forward(&attended)?;
+        let inner = match self.activation {
+            HiddenAct::Gelu => inner.gelu_erf()?,
+            HiddenAct::GeluApproximate => inner.gelu()?,
+            HiddenAct::Relu => inner.relu()?,
+        };
+        let mut out = self.output.forward(&inner)?;
+        if let Some(d) = dropout.as_deref_mut() {
+            out = d.apply(&out)?;
+        }
+        self.output_norm.forward(&(out + &attended)?)
+    }
+}
+
+/// `BertModel`'s extended attention mask from `mask` (`batch x len`, 1 for real
+/// positions, 0 for padding): 0 for real keys, `f32::MIN` for padding, shaped
+/// `batch x 1 x 1 x len` to add to the attention scores.
+pub fn attention_mask(mask: &Tensor) -> Result<Tensor> {
+    let (batch, len) = mask.dims2()?;
+    let mask = mask.to_dtype(candle_core::DType::F32)?;
+    ((mask.ones_like()? - mask)? * f64::from(f32::MIN))?.reshape((batch, 1, 1, len))
+}
+
+fn check_heads(config: &Config) -> Result<()> {
+    let hidden = config.hidden_size;
+    if config.num_attention_heads == 0 || !hidden.is_multiple_of(config.num_attention_heads) {
+        candle_core::bail!(
+            "hidden size {hidden} is not a multiple of {} attention heads",
+            config.num_attention_heads
+        );
+    }
+    Ok(())
 }
 
 /// A BERT encoder (embeddings and layers) for inference.
@@ -104,25 +192,18 @@ pub struct Bert {
     positions: Tensor,
     types: Tensor,
     embedding_norm: Norm,
-    layers: Vec<Layer>,
-    heads: usize,
-    activation: HiddenAct,
+    layers: Vec<BertLayer>,
 }
 
 impl Bert {
     /// Loads the encoder from `vb`, which points where the weights file has
     /// `embeddings.*` and `encoder.layer.*` (after any `bert.` prefix).
     pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+        check_heads(config)?;
         let hidden = config.hidden_size;
-        if config.num_attention_heads == 0 || !hidden.is_multiple_of(config.num_attention_heads) {
-            candle_core::bail!(
-                "hidden size {hidden} is not a multiple of {} attention heads",
-                config.num_attention_heads
-            );
-        }
         let embeddings = vb.pp("embeddings");
         let layers = (0..config.num_hidden_layers)
-            .map(|i| Layer::load(&vb.pp(format!("encoder.layer.{i}")), config))
+            .map(|i| BertLayer::load(&vb.pp(format!("encoder.layer.{i}")), config))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             words: embeddings.get((config.vocab_size, hidden), "word_embeddings.weight")?,
@@ -136,8 +217,6 @@ impl Bert {
             )?,
             embedding_norm: Norm::load(&embeddings.pp("LayerNorm"), hidden, config.layer_norm_eps)?,
             layers,
-            heads: config.num_attention_heads,
-            activation: config.hidden_act,
         })
     }
 
@@ -154,36 +233,9 @@ impl Bert {
             .broadcast_add(&self.positions.narrow(0, 0, len)?)?
             .reshape((rows, hidden))?;
         let mut x = self.embedding_norm.forward(&embedded)?;
-        // BertModel's extended mask: 0 for real keys, f32::MIN for padding.
-        let mask = mask.to_dtype(candle_core::DType::F32)?;
-        let mask =
-            ((mask.ones_like()? - mask)? * f64::from(f32::MIN))?.reshape((batch, 1, 1, len))?;
-        let head_dim = hidden / self.heads;
-        let scale = 1.0 / (head_dim as f64).sqrt();
+        let mask = attention_mask(mask)?;
         for layer in &self.layers {
-            let qkv = layer.qkv.forward(&x)?;
-            let split = |part: usize| {
-                qkv.narrow(1, part * hidden, hidden)?
-                    .reshape((batch, len, self.heads, head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let (q, k, v) = (split(0)?, split(1)?, split(2)?);
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
-            let probs = candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?;
-            let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((rows, hidden))?;
-            let attended = layer
-                .attention_norm
-                .forward(&(layer.attention_out.forward(&context)? + &x)?)?;
-            let inner = layer.intermediate.forward(&attended)?;
-            let inner = match self.activation {
-                HiddenAct::Gelu => inner.gelu_erf()?,
-                HiddenAct::GeluApproximate => inner.gelu()?,
-                HiddenAct::Relu => inner.relu()?,
-            };
-            x = layer
-                .output_norm
-                .forward(&(layer.output.forward(&inner)? + &attended)?)?;
+            x = layer.forward(&x, (batch, len), &mask, None)?;
         }
         x.reshape((batch, len, hidden))
     }

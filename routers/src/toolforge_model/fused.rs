@@ -60,7 +60,7 @@ impl CustomOp1 for Gelu {
 }
 
 /// GELU (tanh approximation, as candle's `Tensor::gelu`).
-pub(crate) fn gelu(x: &Tensor) -> Result<Tensor> {
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Gelu)
 }
 
@@ -112,7 +112,7 @@ impl CustomOp2 for AddBias {
 }
 
 /// `x + bias` with `bias` (one value per column of the last dimension) broadcast over rows.
-pub(crate) fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&bias.contiguous()?, AddBias)
 }
 
@@ -202,7 +202,7 @@ impl CustomOp3 for LayerNorm {
 }
 
 /// Layer norm over the last dimension, `weight` and `bias` of its size.
-pub(crate) fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
     let op = LayerNorm { eps: eps as f32 };
     x.contiguous()?
         .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)

@@ -14,11 +14,11 @@
 //! product over tools of `p` (chosen) or `1 - p` (not chosen) under
 //! temperature-scaled sigmoids; below the model's threshold the router abstains.
 
-mod bert;
+pub mod bert;
 pub mod decode;
 pub mod features;
 pub mod files;
-mod fused;
+pub mod fused;
 pub mod infer;
 pub mod minilm;
 pub mod network;

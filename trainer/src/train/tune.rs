@@ -1,152 +1,24 @@
-//! Trainable copies of the top layers of the `minilm` encoder: the computation of
-//! candle-transformers' `BertLayer` (self-attention, feed-forward, post-norm
-//! residuals, padding mask), written with ops that all have a backward pass.
-//! candle's fused layer norm and `softmax_last_dim` record none, so training
-//! through them, or through candle-transformers' BERT, silently leaves every
-//! parameter below them untrained.
+//! The top layers of the `minilm` encoder, fine-tuned: trainable copies of the
+//! pretrained layers in a `VarMap`, run by the encoder's own layer type
+//! ([`BertLayer`], one forward for inference and training, every op with a
+//! backward pass) with dropout.
 
 use std::collections::HashMap;
 
-use candle_core::{Result, Tensor, Var, D};
+use candle_core::{Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use serde_json::Value;
+use toolforge_routers::toolforge_model::bert::{attention_mask, BertLayer, Config as BertConfig};
 use toolforge_routers::toolforge_model::minilm::Encoder;
 use toolforge_routers::toolforge_model::network::Dropout;
 
 use super::TrainError;
 
-/// Additive attention score of padded keys (far below any real score).
-const MASKED: f64 = -1e9;
-
-/// Tensors of one layer, by name under the layer (`encoder.layer.5.` + name).
-const PARAMS: [&str; 16] = [
-    "attention.self.query.weight",
-    "attention.self.query.bias",
-    "attention.self.key.weight",
-    "attention.self.key.bias",
-    "attention.self.value.weight",
-    "attention.self.value.bias",
-    "attention.output.dense.weight",
-    "attention.output.dense.bias",
-    "attention.output.LayerNorm.weight",
-    "attention.output.LayerNorm.bias",
-    "intermediate.dense.weight",
-    "intermediate.dense.bias",
-    "output.dense.weight",
-    "output.dense.bias",
-    "output.LayerNorm.weight",
-    "output.LayerNorm.bias",
-];
-
-/// The feed-forward activation (`hidden_act` of the encoder config).
-#[derive(Debug, Clone, Copy)]
-enum Activation {
-    /// `gelu`: the exact (erf) GELU.
-    Gelu,
-    /// `geluapproximate`: the tanh approximation.
-    GeluApproximate,
-    Relu,
-}
-
-/// Sizes of the encoder's layers, from its `config.json`.
-#[derive(Debug, Clone, Copy)]
-struct Sizes {
-    hidden: usize,
-    intermediate: usize,
-    heads: usize,
-    eps: f64,
-    activation: Activation,
-}
-
-impl Sizes {
-    fn of(config: &Value) -> std::result::Result<Self, TrainError> {
-        let size = |key: &str| {
-            config
-                .get(key)
-                .and_then(Value::as_u64)
-                .filter(|&n| n > 0)
-                .map(|n| n as usize)
-                .ok_or_else(|| TrainError::Config(format!("encoder config lacks {key}")))
-        };
-        let activation = match config.get("hidden_act").and_then(Value::as_str) {
-            Some("gelu") => Activation::Gelu,
-            Some("geluapproximate") => Activation::GeluApproximate,
-            Some("relu") => Activation::Relu,
-            other => {
-                return Err(TrainError::Config(format!(
-                    "unsupported encoder activation {other:?}"
-                )))
-            }
-        };
-        let sizes = Self {
-            hidden: size("hidden_size")?,
-            intermediate: size("intermediate_size")?,
-            heads: size("num_attention_heads")?,
-            eps: config
-                .get("layer_norm_eps")
-                .and_then(Value::as_f64)
-                .unwrap_or(1e-12),
-            activation,
-        };
-        if !sizes.hidden.is_multiple_of(sizes.heads) {
-            return Err(TrainError::Config(
-                "hidden_size is not a multiple of num_attention_heads".into(),
-            ));
-        }
-        Ok(sizes)
-    }
-
-    fn shape(&self, param: &str) -> Vec<usize> {
-        let (h, i) = (self.hidden, self.intermediate);
-        match param {
-            "intermediate.dense.weight" => vec![i, h],
-            "intermediate.dense.bias" => vec![i],
-            "output.dense.weight" => vec![h, i],
-            p if p.ends_with(".weight") && !p.contains("LayerNorm") => vec![h, h],
-            _ => vec![h],
-        }
-    }
-}
-
-/// A dense layer as BERT stores it: `weight` is `out x in`.
-#[derive(Debug, Clone)]
-struct Dense {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl Dense {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.broadcast_matmul(&self.weight.t()?)?
-            .broadcast_add(&self.bias)
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Norm {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-#[derive(Debug, Clone)]
-struct Layer {
-    query: Dense,
-    key: Dense,
-    value: Dense,
-    attention_out: Dense,
-    attention_norm: Norm,
-    intermediate: Dense,
-    output: Dense,
-    output_norm: Norm,
-}
-
 /// The tuned top layers (none for a frozen encoder: the identity).
 #[derive(Debug, Clone)]
 pub(super) struct TopLayers {
-    sizes: Option<Sizes>,
     /// Names of the layers in the encoder's weights file (`encoder.layer.4`).
     names: Vec<String>,
-    layers: Vec<Layer>,
+    layers: Vec<BertLayer>,
 }
 
 /// Names of the top `count` layers of `encoder`.
@@ -164,26 +36,22 @@ fn top_names(encoder: &Encoder, count: usize) -> std::result::Result<Vec<String>
 
 impl TopLayers {
     /// Puts trainable copies of the pretrained top `count` layers of `encoder`
-    /// into `varmap`, under their names in the encoder's weights file.
+    /// (every tensor of each layer) into `varmap`, under their names in the
+    /// encoder's weights file.
     pub fn init_varmap(
         varmap: &VarMap,
         encoder: &Encoder,
         count: usize,
     ) -> std::result::Result<(), TrainError> {
-        let names = top_names(encoder, count)?;
+        top_names(encoder, count)?;
         let first = encoder.layers() - count;
         let mut data = varmap
             .data()
             .lock()
             .map_err(|_| TrainError::Config("parameter map lock poisoned".into()))?;
-        for (offset, name) in names.iter().enumerate() {
-            let tensors = encoder.layer_tensors(first + offset)?;
-            for param in PARAMS {
-                let key = format!("{name}.{param}");
-                let tensor = tensors.get(&key).ok_or_else(|| {
-                    TrainError::Config(format!("the encoder has no tensor {key}"))
-                })?;
-                data.insert(key, Var::from_tensor(tensor)?);
+        for index in first..encoder.layers() {
+            for (name, tensor) in encoder.layer_tensors(index)? {
+                data.insert(name, Var::from_tensor(&tensor)?);
             }
         }
         Ok(())
@@ -191,7 +59,7 @@ impl TopLayers {
 
     /// The top `count` layers of `encoder` with their weights from `vb` (a
     /// `VarMap` filled by [`TopLayers::init_varmap`] for training, tensors
-    /// otherwise).
+    /// otherwise), configured by the encoder's `config.json`.
     pub fn new(
         vb: &VarBuilder,
         encoder: &Encoder,
@@ -200,43 +68,17 @@ impl TopLayers {
         let names = top_names(encoder, count)?;
         if count == 0 {
             return Ok(Self {
-                sizes: None,
                 names,
                 layers: Vec::new(),
             });
         }
-        let sizes = Sizes::of(encoder.config())?;
-        let mut layers = Vec::with_capacity(count);
-        for name in &names {
-            let get = |param: &str| vb.get(sizes.shape(param), &format!("{name}.{param}"));
-            let dense = |prefix: &str| -> Result<Dense> {
-                Ok(Dense {
-                    weight: get(&format!("{prefix}.weight"))?,
-                    bias: get(&format!("{prefix}.bias"))?,
-                })
-            };
-            let norm = |prefix: &str| -> Result<Norm> {
-                Ok(Norm {
-                    weight: get(&format!("{prefix}.weight"))?,
-                    bias: get(&format!("{prefix}.bias"))?,
-                })
-            };
-            layers.push(Layer {
-                query: dense("attention.self.query")?,
-                key: dense("attention.self.key")?,
-                value: dense("attention.self.value")?,
-                attention_out: dense("attention.output.dense")?,
-                attention_norm: norm("attention.output.LayerNorm")?,
-                intermediate: dense("intermediate.dense")?,
-                output: dense("output.dense")?,
-                output_norm: norm("output.LayerNorm")?,
-            });
-        }
-        Ok(Self {
-            sizes: Some(sizes),
-            names,
-            layers,
-        })
+        let config: BertConfig = serde_json::from_value(encoder.config().clone())
+            .map_err(|e| TrainError::Config(format!("encoder config: {e}")))?;
+        let layers = names
+            .iter()
+            .map(|name| BertLayer::load(&vb.pp(name), &config))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { names, layers })
     }
 
     /// Number of tuned layers.
@@ -254,13 +96,7 @@ impl TopLayers {
 
     /// Number of trained parameters.
     pub fn param_count(&self) -> usize {
-        self.sizes.map_or(0, |sizes| {
-            self.layers.len()
-                * PARAMS
-                    .iter()
-                    .map(|p| sizes.shape(p).iter().product::<usize>())
-                    .sum::<usize>()
-        })
+        self.layers.iter().map(BertLayer::param_count).sum()
     }
 
     /// Runs the layers over `states` (`batch x len x hidden`, the output of the
@@ -272,59 +108,16 @@ impl TopLayers {
         attention: &Tensor,
         mut dropout: Option<&mut Dropout>,
     ) -> Result<Tensor> {
-        let Some(sizes) = self.sizes else {
+        if self.layers.is_empty() {
             return Ok(states.clone());
-        };
-        let (batch, len, hidden) = states.dims3()?;
-        let heads = sizes.heads;
-        let head_dim = hidden / heads;
-        let mask = ((attention.ones_like()? - attention)? * MASKED)?.reshape((batch, 1, 1, len))?;
-        let eps = sizes.eps as f32;
-        let mut x = states.clone();
-        for layer in &self.layers {
-            let split = |t: Tensor| {
-                t.reshape((batch, len, heads, head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let q = split(layer.query.forward(&x)?)?;
-            let k = split(layer.key.forward(&x)?)?;
-            let v = split(layer.value.forward(&x)?)?;
-            let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?.broadcast_add(&mask)?;
-            let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-            let context = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((batch, len, hidden))?;
-            let mut attended = layer.attention_out.forward(&context)?;
-            if let Some(d) = dropout.as_deref_mut() {
-                attended = d.apply(&attended)?;
-            }
-            let attended = candle_nn::ops::layer_norm_slow(
-                &(attended + &x)?,
-                &layer.attention_norm.weight,
-                &layer.attention_norm.bias,
-                eps,
-            )?;
-            let inner = layer.intermediate.forward(&attended)?;
-            let inner = match sizes.activation {
-                Activation::Gelu => inner.gelu_erf()?,
-                Activation::GeluApproximate => inner.gelu()?,
-                Activation::Relu => inner.relu()?,
-            };
-            let mut out = layer.output.forward(&inner)?;
-            if let Some(d) = dropout.as_deref_mut() {
-                out = d.apply(&out)?;
-            }
-            x = candle_nn::ops::layer_norm_slow(
-                &(out + &attended)?,
-                &layer.output_norm.weight,
-                &layer.output_norm.bias,
-                eps,
-            )?;
         }
-        Ok(x)
+        let (batch, len, hidden) = states.dims3()?;
+        let mask = attention_mask(attention)?;
+        let mut x = states.reshape((batch * len, hidden))?;
+        for layer in &self.layers {
+            x = layer.forward(&x, (batch, len), &mask, dropout.as_deref_mut())?;
+        }
+        x.reshape((batch, len, hidden))
     }
 }
 
@@ -414,7 +207,8 @@ mod tests {
         let varmap = VarMap::new();
         TopLayers::init_varmap(&varmap, &full, 2).unwrap();
         let top = TopLayers::new(&training_builder(&varmap, &Device::Cpu), &full, 2).unwrap();
-        assert_eq!(varmap.all_vars().len(), 2 * PARAMS.len());
+        let per_layer = full.layer_tensors(1).unwrap().len();
+        assert_eq!(varmap.all_vars().len(), 2 * per_layer);
         let count: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
         assert_eq!(top.param_count(), count);
         assert!(top.owns("encoder.layer.1.output.dense.weight"));
@@ -429,5 +223,31 @@ mod tests {
         let mask = Tensor::ones((1, 2), DType::F32, &Device::Cpu).unwrap();
         let same = none.forward(&x, &mask, None).unwrap();
         assert_eq!(rows(&same.get(0).unwrap()), rows(&x.get(0).unwrap()));
+    }
+
+    #[test]
+    fn gradients_reach_every_tuned_parameter() {
+        let tmp = tempfile::tempdir().unwrap();
+        tiny_encoder(tmp.path(), 2);
+        let full = Encoder::load(tmp.path()).unwrap();
+        let varmap = VarMap::new();
+        TopLayers::init_varmap(&varmap, &full, 1).unwrap();
+        let top = TopLayers::new(&training_builder(&varmap, &Device::Cpu), &full, 1).unwrap();
+        let states = Tensor::randn(0f32, 1.0, (2, 3, 32), &Device::Cpu).unwrap();
+        let mask = Tensor::new(&[[1f32, 1.0, 0.0], [1.0, 1.0, 1.0]], &Device::Cpu).unwrap();
+        let out = top.forward(&states, &mask, None).unwrap();
+        let loss = (out.sqr().unwrap().sum_all().unwrap() + out.sum_all().unwrap()).unwrap();
+        let grads = loss.backward().unwrap();
+        for var in varmap.all_vars() {
+            let grad = grads
+                .get(var.as_tensor())
+                .expect("a gradient for every parameter");
+            let size: f32 = grad.abs().unwrap().sum_all().unwrap().to_scalar().unwrap();
+            assert!(
+                size > 0.0,
+                "zero gradient for a parameter of shape {:?}",
+                var.shape()
+            );
+        }
     }
 }
