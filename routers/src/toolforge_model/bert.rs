@@ -158,7 +158,7 @@ impl BertLayer {
             HiddenAct::Relu => inner.relu()?,
         };
         let mut out = self.output.forward(&inner)?;
-        if let Some(d) = dropout.as_deref_mut() {
+        if let Some(d) = dropout {
             out = d.apply(&out)?;
         }
         self.output_norm.forward(&(out + &attended)?)
