@@ -28,7 +28,9 @@ pub struct AutonomousArgs {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AutonomousLimits {
+    /// Most tool calls one task may plan (default 6).
     pub max_steps: usize,
+    /// Wall-clock limit of one task in milliseconds (default 30,000).
     pub max_time_ms: u64,
 }
 

@@ -12,7 +12,10 @@ use toolforge_llm::{ChatModel, ChatRequest, Role};
 /// Why a responder could not answer; the agent then falls back to the offline one.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("responder failed: {0}")]
-pub struct ResponderError(pub String);
+pub struct ResponderError(
+    /// What went wrong.
+    pub String,
+);
 
 /// Composes the final answer.
 #[async_trait]

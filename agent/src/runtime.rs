@@ -21,23 +21,38 @@ use crate::runlog::{JsonlRunLog, LogError, Redactor};
 /// Why a router, registry or agent could not be assembled from the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The `[regex] rules` file could not be read.
     #[error("reading regex rules {path}: {source}")]
     ReadRules {
+        /// The rules file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The `[regex] rules` file is not valid.
     #[error("loading regex rules {path}: {source}")]
-    Rules { path: PathBuf, source: RuleError },
+    Rules {
+        /// The rules file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: RuleError,
+    },
+    /// The rules compiled into the binary failed to load (a build defect).
     #[error("loading the built-in regex rules: {0}")]
     BuiltinRules(RuleError),
+    /// `router = "chain"` with no `[[chain.stages]]`.
     #[error("the [chain] table has no stages")]
     EmptyChain,
+    /// A chain stage names `chain`.
     #[error("a chain cannot contain `chain` itself")]
     NestedChain,
+    /// No router of [`ROUTERS`] has this name.
     #[error("unknown router `{0}`; choose one of: {names}", names = router_names())]
     UnknownRouter(String),
+    /// A tool could not be registered (e.g. a duplicate name).
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The run log could not be opened.
     #[error(transparent)]
     RunLog(#[from] LogError),
 }
@@ -45,8 +60,11 @@ pub enum BuildError {
 /// A router the configuration and `--router` can name: its name, one line of
 /// help, and how it is built from the configuration.
 pub struct RouterFactory {
+    /// The name `--router` and `[chain]` stages use.
     pub name: &'static str,
+    /// One line for command-line help.
     pub help: &'static str,
+    /// Builds the router from the configuration.
     pub build: fn(&AgentConfig) -> Result<Arc<dyn Router>, BuildError>,
 }
 

@@ -51,21 +51,25 @@ pub struct SlotConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
+    /// API format of the endpoint, which picks the client (`"gemini"` or `"openai"`).
     pub api: ApiKind,
     /// Overrides the API's public base URL.
     pub base_url: Option<String>,
     /// Model of slots that name none (Gemini defaults to `gemini-2.5-flash`).
     pub model: Option<String>,
+    /// The API keys to spread requests over; at least one is required.
     pub slots: Vec<SlotConfig>,
     /// Shortest time between two requests on one key.
     pub min_gap_ms: Option<u64>,
     /// First backoff of a key after a 429/5xx, doubled per further failure.
     pub backoff_ms: Option<u64>,
+    /// Longest backoff of a key, in milliseconds (default 60000).
     pub max_backoff_ms: Option<u64>,
     /// Attempts per query over all keys.
     pub max_attempts: Option<u32>,
     /// Total requests allowed; unlimited when absent.
     pub budget: Option<u64>,
+    /// Per-request HTTP timeout, in milliseconds (default 60000).
     pub timeout_ms: Option<u64>,
 }
 

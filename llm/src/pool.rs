@@ -46,6 +46,7 @@ impl std::fmt::Display for ApiKey {
 /// One (API key, model) pair of the pool.
 #[derive(Debug, Clone)]
 pub struct Slot {
+    /// API key sent with this slot's requests.
     pub key: ApiKey,
     /// Model requested with this key.
     pub model: String,
@@ -96,7 +97,9 @@ impl Default for PoolSettings {
 pub struct SlotRef<'a> {
     /// Position of the slot in the pool.
     pub index: usize,
+    /// The slot's API key.
     pub key: &'a ApiKey,
+    /// The slot's model.
     pub model: &'a str,
 }
 

@@ -18,6 +18,7 @@ use crate::layer::{BestGuess, Fallback, RouterExt};
 /// One stage of a chain.
 #[derive(Clone)]
 pub struct ChainStage {
+    /// The router asked at this stage.
     pub router: Arc<dyn Router>,
     /// Minimum confidence for the stage's decision to be taken. A decision without
     /// a confidence (`None`) passes only a threshold of 0.
@@ -27,6 +28,7 @@ pub struct ChainStage {
 }
 
 impl ChainStage {
+    /// A stage that takes any decision of `router`, with no time budget.
     pub fn new(router: Arc<dyn Router>) -> Self {
         Self {
             router,
@@ -35,11 +37,13 @@ impl ChainStage {
         }
     }
 
+    /// Sets the minimum confidence for the stage's decision to be taken.
     pub fn threshold(mut self, threshold: f64) -> Self {
         self.threshold = threshold;
         self
     }
 
+    /// Sets the time budget past which the stage counts as abstaining.
     pub fn budget(mut self, budget: Duration) -> Self {
         self.budget = Some(budget);
         self
@@ -87,6 +91,7 @@ pub struct ChainRouter {
 }
 
 impl ChainRouter {
+    /// A chain asking `stages` in order, abstaining when none decides.
     pub fn new(stages: Vec<ChainStage>) -> Self {
         Self::compose(stages, false)
     }
@@ -99,6 +104,7 @@ impl ChainRouter {
         Self::compose(self.stages, enabled)
     }
 
+    /// The stages, in the order they are asked.
     pub fn stages(&self) -> &[ChainStage] {
         &self.stages
     }

@@ -232,6 +232,7 @@ pub struct Fallback<A, B> {
 }
 
 impl<A, B> Fallback<A, B> {
+    /// Asks `first`, then `then` when `first` does not decide.
     pub fn new(first: A, then: B) -> Self {
         Self { first, then }
     }
@@ -284,6 +285,7 @@ pub struct BestGuess<R> {
 }
 
 impl<R> BestGuess<R> {
+    /// Wraps `inner`, falling back to its best rejected decision.
     pub fn new(inner: R) -> Self {
         Self { inner }
     }

@@ -35,6 +35,10 @@
 //!
 //! Loading a library runs its initialisers with the agent's privileges: only list
 //! trusted plugins in the `[tools] plugins` config.
+//!
+//! This module is where the workspace allows `unsafe`: loading libraries and
+//! calling through the C ABI cannot be done without it.
+#![allow(unsafe_code)]
 
 use std::collections::HashSet;
 use std::ffi::{c_char, CStr, CString};

@@ -59,7 +59,9 @@ struct ToolRule {
 /// What the network said about one query.
 #[derive(Debug, Clone)]
 pub struct Scored<'a> {
+    /// The query the tokens' byte offsets point into.
     pub query: &'a str,
+    /// The tokens the model read, one tag row each.
     pub tokens: &'a [Token],
     /// The query had more tokens than the model reads.
     pub truncated: bool,
@@ -72,8 +74,11 @@ pub struct Scored<'a> {
 /// A span of one slot: token indices `start..=end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
+    /// Index of the slot (the argument) in the model config.
     pub slot: usize,
+    /// First token of the span.
     pub start: usize,
+    /// Last token of the span (inclusive).
     pub end: usize,
 }
 

@@ -33,7 +33,9 @@ pub const VOCAB_FORMAT: u32 = 1;
 /// One token: byte offsets `start..end` into the text it was cut from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token {
+    /// Byte offset of the token's first character.
     pub start: usize,
+    /// Byte offset just past the token's last character.
     pub end: usize,
 }
 
@@ -179,7 +181,9 @@ impl Default for FeatureSizes {
 /// The content of `vocab.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VocabFile {
+    /// Format version; [`VOCAB_FORMAT`] when written.
     pub format: u32,
+    /// Sizes of the hashed feature tables.
     #[serde(flatten)]
     pub sizes: FeatureSizes,
     /// Known words; word `i` has id `i + 1` (0 is padding).
@@ -190,11 +194,15 @@ pub struct VocabFile {
 /// slots per token.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Features {
+    /// Tokens featurized (at most `max_tokens`).
     pub len: usize,
+    /// Word id of each token: vocabulary id, or OOV bucket after the known words.
     pub word_ids: Vec<u32>,
+    /// `len * max_ngrams` hashed n-gram ids (0 in unused slots).
     pub ngram_ids: Vec<u32>,
     /// `1/n` for each of a token's `n` n-grams, 0 for unused slots.
     pub ngram_weights: Vec<f32>,
+    /// Shape id of each token (`SHAPE_*`).
     pub shape_ids: Vec<u32>,
 }
 
@@ -277,6 +285,7 @@ impl Vocab {
         }
     }
 
+    /// The sizes of the feature tables.
     pub fn sizes(&self) -> FeatureSizes {
         self.sizes
     }
@@ -286,6 +295,7 @@ impl Vocab {
         self.words.len()
     }
 
+    /// Whether the vocabulary has no known words.
     pub fn is_empty(&self) -> bool {
         self.words.is_empty()
     }

@@ -45,7 +45,9 @@ fn view(data: &[f32], offset: usize, rs: usize, cs: usize) -> View<'_> {
 /// `dst[m × n] (row stride dst_rs, from dst_offset) = a[m × k] · b[k × n]`.
 /// Does nothing when a view would run past its slice (never the case for a
 /// consistent model; checked so that no out-of-bounds access is possible).
-#[allow(clippy::too_many_arguments)]
+/// The one `unsafe` call outside the plugin loader: `gemm` only has an unsafe
+/// interface, and this small-matrix kernel is most of a query's time.
+#[allow(clippy::too_many_arguments, unsafe_code)]
 fn matmul(
     dst: &mut [f32],
     dst_offset: usize,

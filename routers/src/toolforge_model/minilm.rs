@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::safetensors::MmapedSafetensors;
+use candle_core::safetensors::BufferedSafetensors;
 use candle_core::{DType, Device, Result, Shape, Tensor, Var, D};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder, VarMap};
@@ -39,9 +39,11 @@ pub const HEADS_FILE: &str = "heads.safetensors";
 pub const TUNED_FILE: &str = "encoder_top.safetensors";
 /// Environment variable that overrides the encoder directory recorded in a model.
 pub const ENCODER_ENV: &str = "TOOLFORGE_MINILM_DIR";
-/// Files of an encoder directory.
+/// The encoder's BERT configuration file in its directory.
 pub const ENCODER_CONFIG: &str = "config.json";
+/// The encoder's WordPiece tokenizer file (Hugging Face `tokenizer.json`).
 pub const ENCODER_TOKENIZER: &str = "tokenizer.json";
+/// The encoder's pretrained weights.
 pub const ENCODER_WEIGHTS: &str = "model.safetensors";
 /// Most wordpieces read per query (`[CLS]`/`[SEP]` not counted).
 pub const MAX_PIECES: usize = 126;
@@ -100,6 +102,7 @@ impl std::fmt::Debug for Encoder {
 pub struct Encoded {
     /// Wordpieces with byte offsets into the query.
     pub tokens: Vec<Token>,
+    /// Whether the query had more wordpieces than were read.
     pub truncated: bool,
     /// `tokens.len() x hidden` last hidden states (`[CLS]`/`[SEP]` dropped), or
     /// `(tokens.len() + 2) x hidden` with them, from
@@ -111,7 +114,7 @@ pub struct Encoded {
 /// weights file.
 struct Overlay {
     tuned: HashMap<String, Tensor>,
-    base: MmapedSafetensors,
+    base: BufferedSafetensors,
 }
 
 impl SimpleBackend for Overlay {
@@ -146,7 +149,7 @@ impl SimpleBackend for Overlay {
 /// The prefix under which `weights` holds the encoder layers, tried as
 /// candle-transformers' `BertModel::load` does (none, then the model type).
 fn layer_prefix(
-    weights: &MmapedSafetensors,
+    weights: &BufferedSafetensors,
     config: &Value,
 ) -> std::result::Result<String, ModelError> {
     let model_type = config
@@ -163,6 +166,13 @@ fn layer_prefix(
             )
         })
         .ok_or_else(|| invalid(ENCODER_WEIGHTS, "no BERT encoder layers found"))
+}
+
+/// Reads a weights file into memory (no memory map: no `unsafe`, and a file
+/// replaced while the model runs cannot change its weights).
+fn read_weights(path: &Path) -> std::result::Result<BufferedSafetensors, ModelError> {
+    let bytes = std::fs::read(path).map_err(|e| invalid(ENCODER_WEIGHTS, e))?;
+    BufferedSafetensors::new(bytes).map_err(|e| invalid(ENCODER_WEIGHTS, e))
 }
 
 fn missing(dir: &Path, reason: impl std::fmt::Display) -> ModelError {
@@ -228,10 +238,7 @@ impl Encoder {
         let wordpiece =
             WordPiece::from_json(&tokenizer).map_err(|e| invalid(ENCODER_TOKENIZER, e))?;
         let device = Device::Cpu;
-        // SAFETY: the weights file is only read; it must not change while mapped,
-        // as with any model file loaded by candle.
-        let base =
-            unsafe { MmapedSafetensors::new(&weights) }.map_err(|e| invalid(ENCODER_WEIGHTS, e))?;
+        let base = read_weights(&weights)?;
         let prefix = layer_prefix(&base, &config)?;
         if let Some(unknown) = tuned
             .keys()
@@ -281,10 +288,7 @@ impl Encoder {
         &self,
         index: usize,
     ) -> std::result::Result<HashMap<String, Tensor>, ModelError> {
-        let path = self.dir.join(ENCODER_WEIGHTS);
-        // SAFETY: as in `Encoder::load`.
-        let weights =
-            unsafe { MmapedSafetensors::new(&path) }.map_err(|e| invalid(ENCODER_WEIGHTS, e))?;
+        let weights = read_weights(&self.dir.join(ENCODER_WEIGHTS))?;
         let prefix = format!("{}.", self.layer_name(index));
         let mut out = HashMap::new();
         for (name, _) in weights.tensors() {
@@ -320,6 +324,7 @@ impl Encoder {
         self.hidden
     }
 
+    /// The encoder's tokenizer.
     pub fn wordpiece(&self) -> &WordPiece {
         &self.wordpiece
     }

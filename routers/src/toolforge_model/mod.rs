@@ -76,9 +76,13 @@ pub(crate) fn invalid(file: &str, message: impl std::fmt::Display) -> ModelError
 /// The raw files of a model directory.
 #[derive(Debug, Clone, Copy)]
 pub struct ModelFiles<'a> {
+    /// `config.json`: the [`ModelConfig`].
     pub config: &'a [u8],
+    /// `vocab.json`: the [`VocabFile`] of a `compact` model.
     pub vocab: &'a [u8],
+    /// `tools.json`: the tool specs the model was trained on.
     pub tools: &'a [u8],
+    /// `model.safetensors`: the network weights.
     pub weights: &'a [u8],
     /// `manifest.json`; when present every file is checked against it.
     pub manifest: Option<&'a [u8]>,
@@ -87,6 +91,7 @@ pub struct ModelFiles<'a> {
 /// What the network says about one query, before decoding.
 #[derive(Debug, Clone)]
 pub struct QueryScores {
+    /// The query's tokens that the model read; the tag logits have a row per token.
     pub tokens: Vec<Token>,
     /// The query had more tokens than the model reads.
     pub truncated: bool,
@@ -336,6 +341,7 @@ impl ToolForgeModel {
         })
     }
 
+    /// The model's config (`config.json`).
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }
