@@ -206,35 +206,10 @@ fn tool_specs(config: &AgentConfig) -> anyhow::Result<Vec<ToolSpec>> {
 }
 
 fn parse_mix(text: Option<&str>) -> anyhow::Result<ClassMix> {
-    let mut mix = ClassMix::default();
-    let Some(text) = text else { return Ok(mix) };
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, weight) = part
-            .split_once('=')
-            .with_context(|| format!("`{part}`: expected name=weight"))?;
-        let weight: f64 = weight
-            .trim()
-            .parse()
-            .ok()
-            .filter(|w: &f64| w.is_finite() && *w >= 0.0)
-            .with_context(|| format!("`{part}`: the weight must be a number ≥ 0"))?;
-        let slot = match name.trim() {
-            "web_search" => &mut mix.web_search,
-            "calculator" => &mut mix.calculator,
-            "weather" => &mut mix.weather,
-            "translate" => &mut mix.translate,
-            "wikipedia" => &mut mix.wikipedia,
-            "no_tool" => &mut mix.no_tool,
-            "dictionary" => &mut mix.dictionary,
-            "datetime" => &mut mix.datetime,
-            "unit_converter" => &mut mix.unit_converter,
-            "autonomous_task" => &mut mix.autonomous_task,
-            "multi" => &mut mix.multi,
-            other => bail!("unknown class `{other}` in --mix"),
-        };
-        *slot = weight;
-    }
-    Ok(mix)
+    Ok(match text {
+        Some(text) => ClassMix::parse(text).context("invalid --mix")?,
+        None => ClassMix::default(),
+    })
 }
 
 fn write_examples(path: Option<&Path>, examples: &[Example]) -> anyhow::Result<()> {

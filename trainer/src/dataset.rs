@@ -14,6 +14,7 @@ use toolforge_core::{RouteDecision, ToolCall};
 /// One labeled routing example.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Example {
+    /// The user's request.
     pub query: String,
     /// The right calls, in order; empty = answer directly. A line may leave it out
     /// only when it has `accept`.
@@ -29,6 +30,7 @@ pub struct Example {
     /// Where it came from (`handwritten`, `teacher:offline`, `logs:feedback`, ...).
     #[serde(default)]
     pub source: String,
+    /// Free-form facts about the example (generator category, run id, ...); `null` when absent.
     #[serde(default)]
     pub meta: Value,
 }
@@ -75,15 +77,22 @@ impl Example {
 /// Why a dataset could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The dataset file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A line is not valid JSON or not a dataset line.
     #[error("{path}:{line}: not a dataset line: {message}")]
     Line {
+        /// The dataset file.
         path: PathBuf,
+        /// Line number, from 1.
         line: usize,
+        /// What is wrong with the line.
         message: String,
     },
 }

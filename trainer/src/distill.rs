@@ -23,6 +23,7 @@ use crate::teacher::{Teacher, TeacherError};
 pub struct QueryItem {
     /// Unique id; resuming skips ids already in the output.
     pub id: String,
+    /// The user's request to label.
     pub query: String,
     /// Carried through to the output (category, style, generator, ...).
     #[serde(default)]
@@ -32,7 +33,9 @@ pub struct QueryItem {
 /// One line of the distillation output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistilledLine {
+    /// The [`QueryItem`]'s id.
     pub id: String,
+    /// The query the teacher labelled.
     pub query: String,
     /// The teacher's name, e.g. `gemini:gemini-2.5-flash`.
     pub teacher: String,
@@ -40,6 +43,7 @@ pub struct DistilledLine {
     pub raw: String,
     /// The calls as the teacher gave them, unvalidated (see [`crate::teacher::TeacherAnswer`]).
     pub calls: Vec<Value>,
+    /// The [`QueryItem`]'s `meta`, carried through.
     #[serde(default)]
     pub meta: Value,
 }
@@ -47,7 +51,9 @@ pub struct DistilledLine {
 /// A query the teacher failed to answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DistillFailure {
+    /// The query's id.
     pub id: String,
+    /// The teacher's error, as text.
     pub error: String,
 }
 
@@ -71,6 +77,7 @@ pub struct DistillStats {
     pub answered: usize,
     /// Queries the teacher failed on in this run (not written; a rerun retries them).
     pub errors: usize,
+    /// The failures of this run, one per query.
     pub failures: Vec<DistillFailure>,
     /// Lines dropped from the existing output because they did not parse
     /// (normally one line cut short by a crash).
@@ -82,11 +89,15 @@ pub struct DistillStats {
 /// Why a distillation could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DistillError {
+    /// The output file could not be read or written.
     #[error("cannot read or write {path}: {source}")]
     Io {
+        /// The output file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A line could not be serialised.
     #[error("cannot write a distilled line: {0}")]
     Encode(#[from] serde_json::Error),
 }

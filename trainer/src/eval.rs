@@ -35,6 +35,7 @@ pub struct Prediction {
     /// The decision said no tool can serve the request.
     #[serde(default)]
     pub unsupported: bool,
+    /// Time the router took to answer, in microseconds.
     pub latency_us: u64,
 }
 
@@ -66,8 +67,11 @@ impl Prediction {
 /// Precision, recall and F1 of one class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClassScores {
+    /// Share of predictions of the class that were right (0 when there are none).
     pub precision: f64,
+    /// Share of gold examples of the class that were predicted (0 when there are none).
     pub recall: f64,
+    /// Harmonic mean of precision and recall.
     pub f1: f64,
     /// Gold examples of the class.
     pub support: usize,
@@ -94,7 +98,9 @@ impl ClassScores {
 /// Mean F1 of one argument (`tool.argument`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArgumentScore {
+    /// Mean F1 over the argument's scored occurrences.
     pub f1: f64,
+    /// Occurrences scored: gold calls matched by a predicted call of the same tool.
     pub count: usize,
 }
 
@@ -103,14 +109,18 @@ pub struct ArgumentScore {
 pub struct Confusion {
     /// Tools, then `none` (no tool) and `multi` (two or more tools).
     pub labels: Vec<String>,
+    /// `counts[gold][predicted]` examples, indexed like `labels`.
     pub counts: Vec<Vec<usize>>,
 }
 
 /// A misrouted example, for reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Miss {
+    /// The example's query.
     pub query: String,
+    /// Gold tool set (the first acceptable one), sorted.
     pub expected: Vec<String>,
+    /// Predicted tool set, sorted.
     pub predicted: Vec<String>,
 }
 
@@ -130,8 +140,11 @@ pub struct UnsupportedScores {
 /// Everything `toolforge eval` reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
+    /// Name of the router evaluated.
     pub router: String,
+    /// Examples evaluated.
     pub examples: usize,
+    /// Share of examples whose predicted tool set is acceptable.
     pub tool_set_accuracy: f64,
     /// Mean over gold classes (a class is the list of acceptable tool sets) of
     /// their accuracy: the headline when classes are unbalanced.
@@ -143,26 +156,40 @@ pub struct EvalReport {
     /// Accuracy and count per example `source`.
     #[serde(default)]
     pub per_source: BTreeMap<String, (f64, usize)>,
+    /// How requests no tool can serve were recognised.
     #[serde(default)]
     pub unsupported: UnsupportedScores,
     /// Decisions with two or more calls.
     #[serde(default)]
     pub multi_call_decisions: usize,
+    /// Mean of the per-tool F1 over tools with gold examples.
     pub macro_f1: f64,
+    /// Precision and recall of each tool, by tool name.
     pub per_tool: BTreeMap<String, ClassScores>,
+    /// Precision and recall of answering with no tool.
     pub no_tool: ClassScores,
+    /// Mean argument F1 over every scored argument occurrence.
     pub argument_f1: f64,
+    /// Argument F1 per `tool.argument`.
     pub per_argument: BTreeMap<String, ArgumentScore>,
+    /// `invalid_calls / predicted_calls`.
     pub invalid_call_rate: f64,
+    /// Predicted calls that fail their tool's schema or name an unknown tool.
     pub invalid_calls: usize,
+    /// Predicted calls over all examples.
     pub predicted_calls: usize,
+    /// Examples on which the router returned an error.
     pub router_errors: usize,
     /// Examples the router abstained on (counted as "no tool" above).
     #[serde(default)]
     pub abstentions: usize,
+    /// Median routing latency, in microseconds.
     pub latency_p50_us: u64,
+    /// 99th-percentile routing latency, in microseconds.
     pub latency_p99_us: u64,
+    /// Mean routing latency, in microseconds.
     pub latency_mean_us: f64,
+    /// Gold against predicted labels.
     pub confusion: Confusion,
     /// Up to 50 misrouted examples.
     pub misses: Vec<Miss>,

@@ -41,66 +41,127 @@ use template::Seg;
 /// The `source` of every generated example.
 pub const SOURCE: &str = "teacher:offline";
 
-/// Relative weights of the generated classes (they need not sum to 1; they
-/// are renormalised). Defaults follow the write-up: single-tool and no-tool
-/// classes summing to ~100, plus autonomous tasks and multi-tool chains on top.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The classes the offline generator writes, with their default weights: the
+/// tools it has templates for, `no_tool`, and `multi` (two or three
+/// sub-requests). Defaults follow the write-up: single-tool and no-tool classes
+/// summing to ~100, plus autonomous tasks and multi-tool chains on top.
+const DEFAULT_MIX: [(&str, f64); 11] = [
+    ("web_search", 24.0),
+    ("calculator", 13.0),
+    ("weather", 12.0),
+    ("translate", 11.0),
+    ("wikipedia", 11.0),
+    ("no_tool", 10.0),
+    ("dictionary", 7.0),
+    ("datetime", 6.0),
+    ("unit_converter", 5.0),
+    ("autonomous_task", 5.0),
+    ("multi", 8.0),
+];
+
+/// A `--mix` that cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MixError {
+    /// A class the generator has no templates for.
+    #[error("unknown class `{class}`; classes: {known}")]
+    UnknownClass {
+        /// The name given.
+        class: String,
+        /// The known classes, comma-separated.
+        known: String,
+    },
+    /// A part that is not `name=weight` with a finite weight ≥ 0.
+    #[error("`{0}`: expected name=weight with a weight ≥ 0")]
+    Malformed(String),
+}
+
+/// Relative weights of the generated classes, keyed by class name (a tool's
+/// name, `no_tool` or `multi`); they need not sum to 1 (they are renormalised).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClassMix {
-    pub web_search: f64,
-    pub calculator: f64,
-    pub weather: f64,
-    pub translate: f64,
-    pub wikipedia: f64,
-    pub no_tool: f64,
-    pub dictionary: f64,
-    pub datetime: f64,
-    pub unit_converter: f64,
-    pub autonomous_task: f64,
-    /// Queries with two (sometimes three) sub-requests.
-    pub multi: f64,
+    weights: Vec<(&'static str, f64)>,
 }
 
 impl Default for ClassMix {
     fn default() -> Self {
         Self {
-            web_search: 24.0,
-            calculator: 13.0,
-            weather: 12.0,
-            translate: 11.0,
-            wikipedia: 11.0,
-            no_tool: 10.0,
-            dictionary: 7.0,
-            datetime: 6.0,
-            unit_converter: 5.0,
-            autonomous_task: 5.0,
-            multi: 8.0,
+            weights: DEFAULT_MIX.to_vec(),
         }
     }
 }
 
 impl ClassMix {
-    /// `(category, weight)` pairs in a fixed order; category names are the
-    /// tool names plus `no_tool` and `multi` (as written to `meta.category`).
-    pub fn weights(&self) -> [(&'static str, f64); 11] {
-        [
-            ("web_search", self.web_search),
-            ("calculator", self.calculator),
-            ("weather", self.weather),
-            ("translate", self.translate),
-            ("wikipedia", self.wikipedia),
-            ("no_tool", self.no_tool),
-            ("dictionary", self.dictionary),
-            ("datetime", self.datetime),
-            ("unit_converter", self.unit_converter),
-            ("autonomous_task", self.autonomous_task),
-            ("multi", self.multi),
-        ]
+    /// Every class at weight 0; [`ClassMix::set`] then picks some.
+    pub fn none() -> Self {
+        Self {
+            weights: DEFAULT_MIX.iter().map(|(c, _)| (*c, 0.0)).collect(),
+        }
+    }
+
+    /// The default mix with `text`'s weights (`name=weight,...`) applied.
+    ///
+    /// ```
+    /// use toolforge_trainer::generate::ClassMix;
+    ///
+    /// let mix = ClassMix::parse("web_search=30, no_tool=15").unwrap();
+    /// assert_eq!(mix.weight("web_search"), 30.0);
+    /// assert_eq!(mix.weight("calculator"), 13.0);
+    /// assert!(ClassMix::parse("dice=3").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, MixError> {
+        let mut mix = Self::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, weight) = part
+                .split_once('=')
+                .ok_or_else(|| MixError::Malformed(part.to_string()))?;
+            let weight: f64 = weight
+                .trim()
+                .parse()
+                .ok()
+                .filter(|w: &f64| w.is_finite() && *w >= 0.0)
+                .ok_or_else(|| MixError::Malformed(part.to_string()))?;
+            mix.set(name.trim(), weight)?;
+        }
+        Ok(mix)
+    }
+
+    /// Sets one class's weight.
+    pub fn set(&mut self, class: &str, weight: f64) -> Result<(), MixError> {
+        match self.weights.iter_mut().find(|(c, _)| *c == class) {
+            Some(entry) => {
+                entry.1 = weight;
+                Ok(())
+            }
+            None => Err(MixError::UnknownClass {
+                class: class.to_string(),
+                known: self
+                    .weights
+                    .iter()
+                    .map(|(c, _)| *c)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// One class's weight (0 for a class the mix does not have).
+    pub fn weight(&self, class: &str) -> f64 {
+        self.weights
+            .iter()
+            .find(|(c, _)| *c == class)
+            .map_or(0.0, |(_, w)| *w)
+    }
+
+    /// `(class, weight)` pairs in a fixed order; class names are the tool names
+    /// plus `no_tool` and `multi` (as written to `meta.category`).
+    pub fn weights(&self) -> &[(&'static str, f64)] {
+        &self.weights
     }
 
     /// Normalised shares, in the order of [`ClassMix::weights`]; all zero when
     /// no weight is positive.
-    pub fn shares(&self) -> [(&'static str, f64); 11] {
-        let mut w = self.weights();
+    pub fn shares(&self) -> Vec<(&'static str, f64)> {
+        let mut w = self.weights.clone();
         let total: f64 = w.iter().map(|(_, x)| x.max(0.0)).sum();
         for (_, x) in w.iter_mut() {
             *x = if total > 0.0 { x.max(0.0) / total } else { 0.0 };
@@ -387,8 +448,8 @@ impl Generator {
     }
 
     /// The class mix in use.
-    pub fn mix(&self) -> ClassMix {
-        self.mix
+    pub fn mix(&self) -> &ClassMix {
+        &self.mix
     }
 
     /// `n` labeled examples in the configured mix, shuffled. Fewer only if the

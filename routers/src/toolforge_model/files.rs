@@ -18,15 +18,21 @@ use crate::regex_router::DEFAULT_RULES;
 
 /// Format version of `config.json`.
 pub const MODEL_FORMAT: u32 = 1;
+/// File name of the model config ([`ModelConfig`]).
 pub const CONFIG_FILE: &str = "config.json";
+/// File name of a `compact` model's vocabulary ([`super::features::VocabFile`]).
 pub const VOCAB_FILE: &str = "vocab.json";
+/// File name of the tool specs the model was trained on.
 pub const TOOLS_FILE: &str = "tools.json";
+/// File name of a `compact` model's network weights.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// File name of the manifest ([`Manifest`]).
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// A tool the model can call, with its multi-call and inheritance rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolInfo {
+    /// The tool's name, as in its [`ToolSpec`].
     pub name: String,
     /// Argument whose several spans ("Paris and London") give one call each.
     #[serde(default)]
@@ -39,7 +45,9 @@ pub struct ToolInfo {
 /// One argument slot (`weather.location`) and how its span is cleaned up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SlotInfo {
+    /// Name of the tool the argument belongs to.
     pub tool: String,
+    /// Name of the argument in the tool's parameter schema.
     pub argument: String,
     /// A regex-router transform name: `keep`, `lower`, `title`, `number`, `language`, ...
     pub transform: String,
@@ -58,6 +66,7 @@ impl SlotInfo {
 /// The content of `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
+    /// Format version; [`MODEL_FORMAT`] when written.
     pub format: u32,
     /// Recorded in run logs as the router model version.
     pub model_version: String,
@@ -197,15 +206,20 @@ pub fn describe_tools(tools: &[ToolSpec]) -> (Vec<ToolInfo>, Vec<SlotInfo>) {
 /// One file's entry in `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileDigest {
+    /// SHA-256 of the file's content, lowercase hex.
     pub sha256: String,
+    /// Size of the file in bytes.
     pub bytes: u64,
 }
 
 /// The content of `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// Format version; [`MODEL_FORMAT`] when written.
     pub format: u32,
+    /// Version of the model the files belong to (the config's `model_version`).
     pub model_version: String,
+    /// Digest of each listed file, by file name.
     pub files: BTreeMap<String, FileDigest>,
 }
 

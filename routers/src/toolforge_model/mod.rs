@@ -50,18 +50,34 @@ pub const NAME: &str = "toolforge";
 /// Why a model could not be loaded, saved or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// A file could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A file's content is malformed or inconsistent with the rest of the model.
     #[error("invalid {file}: {message}")]
-    Invalid { file: String, message: String },
+    Invalid {
+        /// Name of the file (e.g. `config.json`).
+        file: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The pretrained MiniLM encoder a `minilm` model needs is not there.
     #[error(
         "the MiniLM encoder is missing in {path} ({reason}); fetch it with \
          scripts/fetch-minilm.sh or set TOOLFORGE_MINILM_DIR to its directory"
     )]
-    EncoderMissing { path: PathBuf, reason: String },
+    EncoderMissing {
+        /// The directory where the encoder was looked for.
+        path: PathBuf,
+        /// Why it could not be loaded (e.g. the missing file).
+        reason: String,
+    },
+    /// A tensor operation failed.
     #[error("model computation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }
@@ -78,7 +94,7 @@ pub(crate) fn invalid(file: &str, message: impl std::fmt::Display) -> ModelError
 pub struct ModelFiles<'a> {
     /// `config.json`: the [`ModelConfig`].
     pub config: &'a [u8],
-    /// `vocab.json`: the [`VocabFile`] of a `compact` model.
+    /// `vocab.json`: the [`VocabFile`].
     pub vocab: &'a [u8],
     /// `tools.json`: the tool specs the model was trained on.
     pub tools: &'a [u8],
@@ -91,7 +107,7 @@ pub struct ModelFiles<'a> {
 /// What the network says about one query, before decoding.
 #[derive(Debug, Clone)]
 pub struct QueryScores {
-    /// The query's tokens that the model read; the tag logits have a row per token.
+    /// The tokens the model read, as byte offsets into the query.
     pub tokens: Vec<Token>,
     /// The query had more tokens than the model reads.
     pub truncated: bool,

@@ -82,7 +82,9 @@ impl ArchConfig {
 /// How a parameter starts out.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ParamInit {
+    /// All zeros (biases, layer-norm shifts).
     Zeros,
+    /// All ones (layer-norm scales).
     Ones,
     /// Normal with mean 0 and this standard deviation.
     Normal(f32),
@@ -93,8 +95,11 @@ pub enum ParamInit {
 /// A parameter's name, shape and initialisation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamSpec {
+    /// Name in the weights file (e.g. `emb.word`).
     pub name: String,
+    /// Dimensions of the tensor.
     pub shape: Vec<usize>,
+    /// How the parameter starts out.
     pub init: ParamInit,
 }
 
@@ -105,6 +110,7 @@ pub struct ParamSpec {
 pub struct Rng(rand_xoshiro::SplitMix64);
 
 impl Rng {
+    /// A stream from `seed`.
     pub fn new(seed: u64) -> Self {
         use rand_xoshiro::rand_core::SeedableRng;
         Self(rand_xoshiro::SplitMix64::seed_from_u64(
@@ -112,6 +118,7 @@ impl Rng {
         ))
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         rand_xoshiro::rand_core::RngCore::next_u64(&mut self.0)
     }
@@ -159,6 +166,7 @@ pub struct Dropout {
 }
 
 impl Dropout {
+    /// Dropout with probability `p`, its draws seeded by `seed`.
     pub fn new(p: f32, seed: u64) -> Self {
         Self {
             p,
@@ -183,6 +191,7 @@ impl Dropout {
 /// A padded batch of featurized queries.
 #[derive(Debug, Clone)]
 pub struct Batch {
+    /// Queries in the batch.
     pub size: usize,
     /// Padded length (tokens).
     pub len: usize,
@@ -594,6 +603,7 @@ impl Network {
         }
     }
 
+    /// The network's architecture.
     pub fn arch(&self) -> &ArchConfig {
         &self.arch
     }

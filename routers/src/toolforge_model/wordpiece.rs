@@ -14,7 +14,9 @@ use super::features::Token;
 /// One wordpiece: its vocabulary id and where it came from in the query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece {
+    /// Vocabulary id (`[UNK]`'s when the word matches no pieces).
     pub id: u32,
+    /// Byte offsets of the piece's text in the query (the whole word for `[UNK]`).
     pub token: Token,
 }
 

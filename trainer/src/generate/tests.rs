@@ -55,19 +55,9 @@ fn class_mix_within_tolerance() {
         let got = *counts.get(class).unwrap_or(&0) as f64 / n as f64;
         assert!((got - share).abs() < 0.01, "{class}: {got} vs {share}");
     }
-    let custom = ClassMix {
-        web_search: 1.0,
-        calculator: 1.0,
-        weather: 0.0,
-        translate: 0.0,
-        wikipedia: 0.0,
-        no_tool: 0.0,
-        dictionary: 0.0,
-        datetime: 0.0,
-        unit_converter: 0.0,
-        autonomous_task: 0.0,
-        multi: 0.0,
-    };
+    let mut custom = ClassMix::none();
+    custom.set("web_search", 1.0).unwrap();
+    custom.set("calculator", 1.0).unwrap();
     let only = Generator::new(3, custom).generate(300);
     assert!(only
         .iter()
