@@ -20,6 +20,7 @@ pub struct ResponderError(
 /// Composes the final answer.
 #[async_trait]
 pub trait Responder: Send + Sync {
+    /// The answer to `query` given the routing decision and the calls' results.
     async fn respond(
         &self,
         query: &str,

@@ -59,4 +59,4 @@ pub use record::{
 };
 pub use router::{MemoryHit, RouteContext, RouteError, RouteTrace, Router};
 pub use schema::{schema_for, schema_types, validate_arguments, SchemaViolation};
-pub use tool::{DynTool, Tool, ToolError, ToolSpec};
+pub use tool::{DynTool, Tool, ToolError, ToolExample, ToolSpec};

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::schema::{schema_for, validate_arguments};
 
@@ -67,6 +67,19 @@ pub enum ToolError {
     Timeout(u64),
 }
 
+/// An example request for a tool, with the arguments it should be called with:
+/// what a tool teaches the router about itself beyond its schema. The offline
+/// generator varies examples into training data for tools it has no templates
+/// for, and prototype routing uses them before any retraining.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolExample {
+    /// The request as a user would write it.
+    pub query: String,
+    /// The arguments the tool should be called with for it.
+    #[serde(default)]
+    pub arguments: Map<String, Value>,
+}
+
 /// A tool with typed arguments. Implement this; use it as a [`DynTool`].
 #[async_trait]
 pub trait Tool: Send + Sync + 'static {
@@ -79,6 +92,10 @@ pub trait Tool: Send + Sync + 'static {
     fn description(&self) -> &str;
     /// Runs the tool on arguments already validated and parsed.
     async fn call(&self, args: Self::Args) -> Result<Value, ToolError>;
+    /// Example requests with their arguments (none by default).
+    fn examples(&self) -> Vec<ToolExample> {
+        Vec::new()
+    }
 }
 
 /// The object-safe form of a tool: JSON arguments in, JSON result out.
@@ -86,6 +103,10 @@ pub trait Tool: Send + Sync + 'static {
 pub trait DynTool: Send + Sync {
     /// Name, description and argument schema of the tool.
     fn spec(&self) -> ToolSpec;
+    /// Example requests with their arguments (none by default).
+    fn examples(&self) -> Vec<ToolExample> {
+        Vec::new()
+    }
     /// Runs the tool on JSON arguments (`null` counts as `{}`), validating them first.
     async fn call_json(&self, arguments: Value) -> Result<Value, ToolError>;
 }
@@ -98,6 +119,10 @@ impl<T: Tool> DynTool for T {
             description: self.description().to_string(),
             parameters: schema_for::<T::Args>(),
         }
+    }
+
+    fn examples(&self) -> Vec<ToolExample> {
+        Tool::examples(self)
     }
 
     async fn call_json(&self, arguments: Value) -> Result<Value, ToolError> {

@@ -11,17 +11,17 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use toolforge_core::{Feedback, RouteDecision, ToolCall, ToolSpec};
+use toolforge_core::{Feedback, RouteDecision, ToolCall, ToolExample, ToolSpec};
 use toolforge_trainer::distill::{self, QueryItem};
 use toolforge_trainer::export::{self, ExportFormat};
 use toolforge_trainer::filter::{self, Candidate, FilterConfig};
-use toolforge_trainer::generate::{ClassMix, Generator};
+use toolforge_trainer::generate::{ClassMix, ExampleGenerator, Generator};
 use toolforge_trainer::logs::{self, LogsPolicy};
 use toolforge_trainer::split::{self, Provenance, SplitConfig, SplitRatios};
 use toolforge_trainer::teacher::{LlmTeacher, TeacherConfig};
 use toolforge_trainer::{read_examples, Example};
 
-use toolforge_agent::runtime::{build_router, route_context};
+use toolforge_agent::runtime::{build_registry, build_router, route_context};
 use toolforge_agent::AgentConfig;
 
 #[derive(Debug, Subcommand)]
@@ -57,8 +57,16 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Class weights, e.g. `web_search=24,no_tool=10,multi=8` (others keep their defaults).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tool")]
     pub mix: Option<String>,
+    /// Only requests for this registered tool: built-in, in-process or plugin.
+    /// Varied from the tool's example requests (and --examples); a built-in
+    /// without examples uses the generator's templates.
+    #[arg(long, value_name = "NAME")]
+    pub tool: Option<String>,
+    /// Example requests for --tool: JSON Lines of {"query", "arguments"}.
+    #[arg(long, value_name = "FILE", requires = "tool")]
+    pub examples: Option<PathBuf>,
     /// Output JSONL (default: stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -203,6 +211,61 @@ pub struct FeedbackArgs {
 fn tool_specs(config: &AgentConfig) -> anyhow::Result<Vec<ToolSpec>> {
     let router = build_router("regex", config)?;
     Ok(route_context(config, router)?.tools)
+}
+
+/// `data generate --tool NAME`: varied from the tool's examples (its own and
+/// `--examples`), else from the generator's templates when it has them.
+fn generate_for_tool(
+    config: &AgentConfig,
+    name: &str,
+    args: &GenerateArgs,
+) -> anyhow::Result<Vec<Example>> {
+    let registry = build_registry(config, build_router("regex", config)?)?;
+    let tool = registry
+        .get(name)
+        .with_context(|| format!("no registered tool `{name}` (see `toolforge tools`)"))?;
+    let mut examples = tool.examples();
+    if let Some(path) = &args.examples {
+        examples.extend(read_tool_examples(path)?);
+    }
+    if examples.is_empty() && ClassMix::default().weight(name) > 0.0 {
+        let mut mix = ClassMix::none();
+        mix.set(name, 1.0)?;
+        return Ok(Generator::new(args.seed, mix).generate(args.count));
+    }
+    let mut generator = ExampleGenerator::new(tool.spec(), &examples, args.seed)?;
+    let generated = generator.generate(args.count);
+    if generated.len() < args.count {
+        eprintln!(
+            "note: {} distinct requests from {} examples (asked for {}); more examples give more variety",
+            generated.len(),
+            examples.len(),
+            args.count
+        );
+    }
+    Ok(generated)
+}
+
+/// Example requests: JSON Lines of `{"query", "arguments"}`.
+fn read_tool_examples(path: &Path) -> anyhow::Result<Vec<ToolExample>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut examples = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line =
+            line.with_context(|| format!("{}:{}: unreadable line", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let example: ToolExample = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}:{}: expected {{\"query\", \"arguments\"}}",
+                path.display(),
+                i + 1
+            )
+        })?;
+        examples.push(example);
+    }
+    Ok(examples)
 }
 
 fn parse_mix(text: Option<&str>) -> anyhow::Result<ClassMix> {
@@ -365,8 +428,12 @@ fn show_progress() -> bool {
 pub async fn run(config: &AgentConfig, command: DataCommand) -> anyhow::Result<()> {
     match command {
         DataCommand::Generate(args) => {
-            let mut generator = Generator::new(args.seed, parse_mix(args.mix.as_deref())?);
-            let examples = generator.generate(args.count);
+            let examples = match &args.tool {
+                Some(tool) => generate_for_tool(config, tool, &args)?,
+                None => {
+                    Generator::new(args.seed, parse_mix(args.mix.as_deref())?).generate(args.count)
+                }
+            };
             write_examples(args.out.as_deref(), &examples)?;
             if let Some(out) = &args.out {
                 eprintln!("wrote {} examples to {}", examples.len(), out.display());

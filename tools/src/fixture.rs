@@ -23,15 +23,20 @@ use tokio::net::TcpListener;
 /// One scripted response.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// HTTP status code.
     pub status: u16,
+    /// Response body.
     pub body: String,
+    /// `content-type` header value.
     pub content_type: String,
+    /// Extra headers (e.g. `retry-after`).
     pub headers: Vec<(String, String)>,
     /// Wait before answering (to provoke client timeouts).
     pub delay: Duration,
 }
 
 impl Reply {
+    /// A JSON reply.
     pub fn json(status: u16, body: &str) -> Self {
         Self {
             status,
@@ -42,6 +47,7 @@ impl Reply {
         }
     }
 
+    /// A plain-text reply (an error page).
     pub fn status(status: u16, body: &str) -> Self {
         Self {
             content_type: "text/plain".into(),
@@ -49,11 +55,13 @@ impl Reply {
         }
     }
 
+    /// Adds a header.
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
+    /// Answers only after `delay`.
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
@@ -63,10 +71,13 @@ impl Reply {
 /// A request the server received.
 #[derive(Debug, Clone)]
 pub struct SeenRequest {
+    /// HTTP method.
     pub method: String,
     /// Path with query string.
     pub target: String,
+    /// Headers, names lowercased.
     pub headers: HashMap<String, String>,
+    /// Request body.
     pub body: String,
 }
 
@@ -111,10 +122,12 @@ impl FixtureServer {
         Self { url, seen, task }
     }
 
+    /// Base URL (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> &str {
         &self.url
     }
 
+    /// The requests received so far, in order.
     pub fn requests(&self) -> Vec<SeenRequest> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }

@@ -98,9 +98,9 @@ impl ClassScores {
 /// Mean F1 of one argument (`tool.argument`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArgumentScore {
-    /// Mean F1 over the argument's scored occurrences.
+    /// Mean F1 over the scored occurrences; a missing or extra argument scores 0.
     pub f1: f64,
-    /// Occurrences scored: gold calls matched by a predicted call of the same tool.
+    /// Occurrences scored: matched call pairs where either call has the argument.
     pub count: usize,
 }
 

@@ -115,6 +115,7 @@ pub struct Renderer {
 }
 
 impl Renderer {
+    /// A renderer of `format` with `options`, offering `tools` in every line.
     pub fn new(tools: &[ToolSpec], format: ExportFormat, options: ExportOptions) -> Self {
         let functions: Vec<Value> = tools.iter().map(function_object).collect();
         Self {

@@ -25,14 +25,18 @@ use crate::dataset::Example;
 /// or be missing/`null` for no arguments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
+    /// The user's request.
     pub query: String,
+    /// The calls as given, unchecked (see above).
     #[serde(default)]
     pub raw_calls: Vec<Value>,
     /// No tool can do what is asked (kept only when there are no calls).
     #[serde(default)]
     pub unsupported: bool,
+    /// Where it came from; carried to the example.
     #[serde(default)]
     pub source: String,
+    /// Free-form facts, carried to the example.
     #[serde(default)]
     pub meta: Value,
 }
@@ -155,8 +159,11 @@ impl FilterConfig {
 /// One rejected candidate, kept as a sample in the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rejection {
+    /// Why it was dropped.
     pub reason: RejectReason,
+    /// The candidate's query.
     pub query: String,
+    /// The candidate's source.
     pub source: String,
     /// What exactly was wrong (the schema error, the matching query, ...).
     pub detail: String,

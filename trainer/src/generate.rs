@@ -17,6 +17,7 @@
 //! assert!(examples.iter().all(|e| e.source == "teacher:offline"));
 //! ```
 
+mod examples;
 mod gazetteer;
 mod math;
 mod rng;
@@ -25,6 +26,8 @@ mod style;
 mod template;
 mod templates;
 mod units;
+
+pub use examples::{ExampleGenerator, ExamplesError};
 
 use std::collections::HashSet;
 

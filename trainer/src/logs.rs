@@ -39,13 +39,23 @@ const CORRUPT_SAMPLES: usize = 20;
 /// Why logs could not be read or feedback not appended.
 #[derive(Debug, thiserror::Error)]
 pub enum LogsError {
+    /// The run log could not be opened, read or appended to.
     #[error("cannot access run log {path}: {source}")]
     Io {
+        /// The run log.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// Feedback names a run the log does not hold.
     #[error("no run with id `{run_id}` in {path}")]
-    UnknownRun { run_id: String, path: PathBuf },
+    UnknownRun {
+        /// The id given.
+        run_id: String,
+        /// The run log searched.
+        path: PathBuf,
+    },
+    /// The feedback record could not be serialised (the JSON error, as text).
     #[error("cannot encode the feedback record: {0}")]
     Encode(String),
 }

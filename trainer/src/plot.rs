@@ -11,7 +11,9 @@ use crate::eval::Confusion;
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw {path}: {message}")]
 pub struct PlotError {
+    /// The SVG file being drawn.
     pub path: String,
+    /// What went wrong.
     pub message: String,
 }
 

@@ -29,23 +29,41 @@ pub const MANIFEST_VERSION: u32 = 1;
 /// Why splits could not be made, written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
+    /// A ratio is negative or not finite, or all are zero.
     #[error("invalid split ratios: {0}")]
     InvalidRatios(String),
+    /// A split name other than `train`, `validation` or `test`.
     #[error("unknown split `{0}` (expected train, validation or test)")]
     UnknownSplit(String),
+    /// A file of the split directory could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A split file is not a valid dataset.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    /// `manifest.json` could not be parsed or serialised.
     #[error("{path}: not a split manifest: {message}")]
-    Manifest { path: PathBuf, message: String },
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// The JSON error.
+        message: String,
+    },
+    /// The split files changed since the manifest was written.
     #[error(
         "split content does not match the manifest: sha256 {actual}, manifest says {expected}"
     )]
-    HashMismatch { expected: String, actual: String },
+    HashMismatch {
+        /// The manifest's `sha256`.
+        expected: String,
+        /// SHA-256 of the files as they are.
+        actual: String,
+    },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SplitError + '_ {
@@ -58,8 +76,11 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SplitError + '_ {
 /// Shares of the three splits. They need not sum to 1; they are normalised.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SplitRatios {
+    /// Share of the training split (default 0.8).
     pub train: f64,
+    /// Share of the validation split (default 0.1).
     pub validation: f64,
+    /// Share of the test split (default 0.1).
     pub test: f64,
 }
 
@@ -112,7 +133,9 @@ impl SplitRatios {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SplitConfig {
+    /// Seed of the shuffles (default 42).
     pub seed: u64,
+    /// Shares of the three splits.
     pub ratios: SplitRatios,
 }
 
@@ -128,10 +151,15 @@ impl Default for SplitConfig {
 /// The three splits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Splits {
+    /// Examples to train on.
     pub train: Vec<Example>,
+    /// Examples for model selection and calibration.
     pub validation: Vec<Example>,
+    /// Held-out examples for the final evaluation.
     pub test: Vec<Example>,
+    /// Seed the splits were drawn with.
     pub seed: u64,
+    /// Ratios the splits were drawn with.
     pub ratios: SplitRatios,
 }
 
@@ -175,10 +203,12 @@ pub fn stratum_key(example: &Example) -> String {
 pub struct SplitRng(SplitMix64);
 
 impl SplitRng {
+    /// A stream from `seed`.
     pub fn new(seed: u64) -> Self {
         Self(SplitMix64::seed_from_u64(seed))
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0.next_u64()
     }
@@ -397,8 +427,11 @@ impl Provenance {
 /// One split file in the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitSummary {
+    /// Split name (`train`, `validation` or `test`).
     pub name: String,
+    /// File name in the split directory (`<name>.jsonl`).
     pub file: String,
+    /// Examples in the file.
     pub count: usize,
     /// SHA-256 of the file.
     pub sha256: String,
@@ -409,13 +442,17 @@ pub struct SplitSummary {
 /// `manifest.json`: what a split directory holds and how it was made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// Layout version; [`MANIFEST_VERSION`] when written.
     pub manifest_version: u32,
     /// Examples in all splits.
     pub total: usize,
     /// SHA-256 of the three files concatenated (train, validation, test).
     pub sha256: String,
+    /// Seed the splits were drawn with.
     pub seed: u64,
+    /// Ratios the splits were drawn with.
     pub ratios: SplitRatios,
+    /// One summary per split file, in [`SPLIT_NAMES`] order.
     pub splits: Vec<SplitSummary>,
     /// Examples per tool set over all splits.
     pub tool_sets: BTreeMap<String, usize>,
@@ -524,6 +561,7 @@ pub fn verify_splits(dir: &Path) -> Result<Manifest, SplitError> {
 pub struct DistributionRow {
     /// A tool name, `multi-tool` or `no tool`.
     pub label: String,
+    /// Count of the label in each column, in `columns` order.
     pub counts: Vec<usize>,
 }
 

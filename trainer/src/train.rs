@@ -54,6 +54,7 @@ pub enum Backbone {
 }
 
 impl Backbone {
+    /// The backbone's name in configs and reports (`compact` or `minilm`).
     pub fn name(&self) -> &'static str {
         match self {
             Backbone::Compact => "compact",
@@ -102,25 +103,35 @@ impl Augment {
 /// Hyper-parameters of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// The network family (default `compact`).
     pub backbone: Backbone,
     /// Width of token vectors.
     pub dim: usize,
+    /// `compact`: transformer layers (default 2).
     pub layers: usize,
+    /// `compact`: attention heads per layer (default 4).
     pub heads: usize,
     /// Hidden width of the feed-forward blocks.
     pub ff_dim: usize,
+    /// Dropout probability in training (default 0.1).
     pub dropout: f32,
     /// Peak learning rate (after warm-up; decays linearly to a tenth).
     pub lr: f64,
+    /// AdamW's decoupled weight decay (default 0.01).
     pub weight_decay: f64,
+    /// Training examples per optimizer step (default 32).
     pub batch_size: usize,
+    /// Most passes over the training examples (default 30).
     pub max_epochs: usize,
     /// Epochs without a better validation score before stopping.
     pub patience: usize,
+    /// Seed of every random draw: initialisation, dropout, shuffling, augmentation (default 17).
     pub seed: u64,
     /// Words seen fewer times in the training split are out of vocabulary.
     pub min_word_count: usize,
+    /// `compact`: most words in the vocabulary (default 8000).
     pub max_vocab: usize,
+    /// `compact`: sizes of the hashed feature tables.
     pub features: FeatureSizes,
     /// Weight of the tag loss next to the tool loss.
     pub tag_loss_weight: f64,
@@ -130,6 +141,7 @@ pub struct TrainConfig {
     /// costs users when a greeting triggers a web search.
     #[serde(default = "default_no_tool_weight")]
     pub no_tool_weight: f64,
+    /// Probabilities of the training-time augmentations.
     pub augment: Augment,
     /// Confidence below which the router abstains (stored in the model). 0 by
     /// default: in a chain the stage threshold gates the model (and keeps its
@@ -226,35 +238,56 @@ impl Default for TrainConfig {
 /// One epoch's numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
+    /// Epoch number, from 1.
     pub epoch: usize,
+    /// Mean training loss over the epoch's examples.
     pub train_loss: f64,
+    /// Validation tool-set accuracy after the epoch.
     pub validation_tool_set_accuracy: f64,
+    /// Validation argument F1 after the epoch.
     pub validation_argument_f1: f64,
+    /// Wall time of the epoch in seconds, validation included.
     pub seconds: f64,
 }
 
 /// What a training run did (also written as `train_report.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
+    /// The model directory written.
     pub model_dir: PathBuf,
+    /// Version recorded in the model's config.
     pub model_version: String,
+    /// The configuration trained with.
     pub config: TrainConfig,
+    /// Training examples used.
     pub train_examples: usize,
+    /// Validation examples used.
     pub validation_examples: usize,
     /// Examples left out: empty queries or calls to tools not trained on.
     pub skipped_examples: usize,
+    /// Training arguments found in their query (or equal to their slot's default).
     pub aligned_arguments: usize,
+    /// Training arguments not found in their query (not learned as spans).
     pub unaligned_arguments: usize,
     /// A few arguments that could not be found in their query (`query -> tool.arg=value`).
     pub unaligned_samples: Vec<String>,
+    /// Words in the vocabulary (`minilm`: wordpieces of the encoder's).
     pub vocab_words: usize,
+    /// Trained parameters (`minilm`: the heads and the tuned layers).
     pub parameters: usize,
+    /// Size of the saved weights, in bytes.
     pub weights_bytes: u64,
+    /// Numbers of each epoch run.
     pub epochs: Vec<EpochStats>,
+    /// The epoch whose weights were kept.
     pub best_epoch: usize,
+    /// Validation tool-set accuracy of the kept weights.
     pub validation_tool_set_accuracy: f64,
+    /// Validation argument F1 of the kept weights.
     pub validation_argument_f1: f64,
+    /// Temperature of the tool probabilities, fitted on validation.
     pub temperature: f64,
+    /// Wall time of the whole run, in seconds.
     pub seconds: f64,
     /// Training examples processed per second (augmented passes, validation excluded).
     pub examples_per_second: f64,
@@ -263,18 +296,29 @@ pub struct TrainReport {
 /// Why training failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// Fewer than two training examples with a query and known tools.
     #[error("no usable training examples (need at least 2 with a query and known tools)")]
     NoData,
+    /// A configuration value or an input it names cannot be used.
     #[error("invalid training configuration: {0}")]
     Config(String),
+    /// The model could not be built, loaded or saved.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A tensor operation failed.
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
+    /// The training curves could not be drawn.
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// An output file could not be written.
     #[error("cannot write {path}: {message}")]
-    Write { path: PathBuf, message: String },
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// An argument's place in a query: BIO tags per token.
@@ -282,6 +326,7 @@ pub enum TrainError {
 pub struct Alignment {
     /// One tag per token (0 = outside; see `tag_begin`/`tag_inside`).
     pub tags: Vec<u32>,
+    /// Arguments found in the query (or equal to their slot's default).
     pub aligned: usize,
     /// `tool.argument=value` of arguments not found in the query.
     pub unaligned: Vec<String>,

@@ -2,7 +2,8 @@
 //! recipe): every whole word of the encoder's WordPiece vocabulary goes through
 //! the encoder on its own, its states are mean-pooled, and PCA reduces the
 //! vectors to a few dimensions. The compact model reads them through a trained
-//! projection ([`StaticWords`]), so it knows words its training data never shows.
+//! projection ([`StaticWords`](toolforge_routers::toolforge_model::network::StaticWords)),
+//! so it knows words its training data never shows.
 //!
 //! The files (`vectors.safetensors`, f16 `vectors` `[words, dim]`, and
 //! `words.json`) are derived from the encoder's weights and keep its licence.
@@ -25,21 +26,27 @@ pub const WORDS_FILE: &str = "words.json";
 /// `words.json`: the word of each row and where the vectors come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WordsFile {
+    /// The encoder the vectors were distilled from (e.g. `sentence-transformers/all-MiniLM-L6-v2`).
     pub encoder: String,
+    /// The licence the vectors keep from the encoder's weights.
     pub licence: String,
+    /// Width of each vector.
     pub dim: usize,
+    /// The word of each row of the `vectors` tensor.
     pub words: Vec<String>,
 }
 
 /// Static vectors: one row per word.
 #[derive(Debug, Clone)]
 pub struct StaticVectors {
+    /// The word of each row of `vectors`.
     pub words: Vec<String>,
     /// `[words, dim]`, f32.
     pub vectors: Tensor,
 }
 
 impl StaticVectors {
+    /// Width of each vector (0 if `vectors` is not 2-D).
     pub fn dim(&self) -> usize {
         self.vectors.dims().get(1).copied().unwrap_or(0)
     }
