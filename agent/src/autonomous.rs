@@ -177,6 +177,10 @@ pub fn split_goal(goal: &str) -> Vec<String> {
 
 #[async_trait]
 impl Tool for AutonomousTask {
+    fn examples(&self) -> Vec<toolforge_core::ToolExample> {
+        toolforge_tools::knowledge::examples(self.name())
+    }
+
     type Args = AutonomousArgs;
 
     fn name(&self) -> &str {

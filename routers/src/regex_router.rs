@@ -23,7 +23,8 @@
 //! assert_eq!(decision.calls[0].arguments["date"], "tomorrow");
 //! ```
 //!
-//! Rule file format (see `routers/rules/default.toml` for the full default set):
+//! Rule file format (see `routers/rules/common.toml` and each built-in tool's
+//! `tools/knowledge/<tool>/rules.toml` for the default set):
 //!
 //! ```toml
 //! [vars]
@@ -70,8 +71,20 @@ pub use rules::RuleError;
 use rules::RuleFile;
 use text::{normalize, number_value, parse_number, quoted_spans};
 
-/// The default rules, embedded in the binary.
-pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
+/// The common rules (variables and direct, no-tool rules), embedded in the
+/// binary; each built-in tool's rules live with the tool
+/// (`toolforge_tools::knowledge`) and are merged after these.
+pub const COMMON_RULES: &str = include_str!("../rules/common.toml");
+
+/// The default rule file: the common rules, then each built-in tool's rules in
+/// the order of `toolforge_tools::knowledge::BUILTIN`.
+pub(crate) fn default_rules() -> Result<RuleFile, RuleError> {
+    let mut file = RuleFile::parse(COMMON_RULES)?;
+    for knowledge in toolforge_tools::knowledge::BUILTIN {
+        file.merge(RuleFile::parse(knowledge.rules)?);
+    }
+    Ok(file)
+}
 
 /// Name reported in decisions.
 const NAME: &str = "regex";
@@ -208,7 +221,8 @@ impl Default for RegexRouter {
 }
 
 impl RegexRouter {
-    /// The router with the embedded default rules ([`DEFAULT_RULES`]), compiled
+    /// The router with the embedded default rules ([`COMMON_RULES`] and each
+    /// built-in tool's), compiled
     /// once per process and shared. Should the embedded rules ever fail to compile
     /// (tests guard against it), the error is logged and the router always abstains.
     pub fn builtin() -> Self {
@@ -227,7 +241,7 @@ impl RegexRouter {
     pub fn try_builtin() -> Result<Self, RuleError> {
         static BUILTIN: OnceLock<Result<Arc<Inner>, RuleError>> = OnceLock::new();
         BUILTIN
-            .get_or_init(|| Inner::from_file(&RuleFile::parse(DEFAULT_RULES)?).map(Arc::new))
+            .get_or_init(|| Inner::from_file(&default_rules()?).map(Arc::new))
             .clone()
             .map(|inner| Self { inner })
     }
@@ -244,7 +258,7 @@ impl RegexRouter {
     /// an existing tool are appended to its own, `[vars]` of the same name replace
     /// the default ones.
     pub fn with_extra_rules(toml: &str) -> Result<Self, RuleError> {
-        let mut file = RuleFile::parse(DEFAULT_RULES)?;
+        let mut file = default_rules()?;
         file.merge(RuleFile::parse(toml)?);
         Ok(Self {
             inner: Arc::new(Inner::from_file(&file)?),

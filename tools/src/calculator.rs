@@ -914,6 +914,10 @@ impl CalculatorTool {
 
 #[async_trait]
 impl Tool for CalculatorTool {
+    fn examples(&self) -> Vec<toolforge_core::ToolExample> {
+        crate::knowledge::examples(self.name())
+    }
+
     type Args = CalculatorArgs;
 
     fn name(&self) -> &str {

@@ -1435,6 +1435,10 @@ impl DateTimeTool {
 
 #[async_trait]
 impl Tool for DateTimeTool {
+    fn examples(&self) -> Vec<toolforge_core::ToolExample> {
+        crate::knowledge::examples(self.name())
+    }
+
     type Args = DateTimeArgs;
 
     fn name(&self) -> &str {

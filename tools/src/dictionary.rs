@@ -91,6 +91,10 @@ struct Sense {
 
 #[async_trait]
 impl Tool for Dictionary {
+    fn examples(&self) -> Vec<toolforge_core::ToolExample> {
+        crate::knowledge::examples(self.name())
+    }
+
     type Args = DictionaryArgs;
 
     fn name(&self) -> &str {

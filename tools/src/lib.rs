@@ -18,6 +18,7 @@ pub mod dictionary;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fixture;
 pub mod http;
+pub mod knowledge;
 pub mod plugin;
 pub mod translate;
 pub mod units;

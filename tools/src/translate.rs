@@ -255,6 +255,10 @@ struct DetectedLanguage {
 
 #[async_trait]
 impl Tool for Translate {
+    fn examples(&self) -> Vec<toolforge_core::ToolExample> {
+        crate::knowledge::examples(self.name())
+    }
+
     type Args = TranslateArgs;
 
     fn name(&self) -> &str {

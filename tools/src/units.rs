@@ -131,6 +131,10 @@ impl UnitConverter {
 
 #[async_trait]
 impl Tool for UnitConverter {
+    fn examples(&self) -> Vec<toolforge_core::ToolExample> {
+        crate::knowledge::examples(self.name())
+    }
+
     type Args = UnitConverterArgs;
 
     fn name(&self) -> &str {

@@ -125,6 +125,10 @@ impl Weather {
 
 #[async_trait]
 impl Tool for Weather {
+    fn examples(&self) -> Vec<toolforge_core::ToolExample> {
+        crate::knowledge::examples(self.name())
+    }
+
     type Args = WeatherArgs;
 
     fn name(&self) -> &str {

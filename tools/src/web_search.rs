@@ -276,6 +276,10 @@ impl WebSearch {
 
 #[async_trait]
 impl Tool for WebSearch {
+    fn examples(&self) -> Vec<toolforge_core::ToolExample> {
+        crate::knowledge::examples(self.name())
+    }
+
     type Args = WebSearchArgs;
 
     fn name(&self) -> &str {

@@ -94,6 +94,10 @@ impl Wikipedia {
 
 #[async_trait]
 impl Tool for Wikipedia {
+    fn examples(&self) -> Vec<toolforge_core::ToolExample> {
+        crate::knowledge::examples(self.name())
+    }
+
     type Args = WikipediaArgs;
 
     fn name(&self) -> &str {

@@ -871,7 +871,7 @@ fn implements_the_router_trait() {
 
 #[test]
 fn default_rules_file_is_valid() {
-    let r = RegexRouter::from_toml_str(DEFAULT_RULES).unwrap();
+    let r = RegexRouter::try_builtin().unwrap();
     let names = r.tool_names();
     for tool in [
         "web_search",

@@ -12,9 +12,8 @@ use toolforge_core::{schema_types, ToolSpec};
 
 use super::minilm::EncoderRef;
 use super::network::ArchConfig;
-use crate::regex_router::rules::RuleFile;
+use crate::regex_router::default_rules;
 use crate::regex_router::text::Transform;
-use crate::regex_router::DEFAULT_RULES;
 
 /// Format version of `config.json`.
 pub const MODEL_FORMAT: u32 = 1;
@@ -143,7 +142,7 @@ pub(crate) fn parse_transform(name: &str) -> Option<Transform> {
 /// rules where they know the tool, else from the schema (numbers parsed, text kept,
 /// fan-out over the first required argument).
 pub fn describe_tools(tools: &[ToolSpec]) -> (Vec<ToolInfo>, Vec<SlotInfo>) {
-    let rules = RuleFile::parse(DEFAULT_RULES).unwrap_or_default();
+    let rules = default_rules().unwrap_or_default();
     let mut infos = Vec::with_capacity(tools.len());
     let mut slots = Vec::new();
     for spec in tools {

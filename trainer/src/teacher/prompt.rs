@@ -1,5 +1,5 @@
-//! The teacher's prompts, shared by every API format: routing instructions (the
-//! labeling conventions of `docs/labeling.md`, only for the tools offered), the
+//! The teacher's prompts, shared by every API format: routing instructions (each
+//! offered tool's labelling hint, kept with the tool in `tools/knowledge/`), the
 //! query-generation request, and the parser of its JSON-array answer. Tool names,
 //! descriptions and arguments come from the [`ToolSpec`]s alone.
 
@@ -7,19 +7,6 @@ use serde_json::Value;
 use toolforge_core::ToolSpec;
 
 use super::{QueryRequest, TeacherError};
-
-/// Argument conventions per tool, from `docs/labeling.md`.
-const CONVENTIONS: &[(&str, &str)] = &[
-    ("web_search", "`query`: the thing to look up with lead-in words (\"search for\", \"can you tell me\") removed and the original wording kept: \"what's the latest price of bitcoin\" -> \"latest price of bitcoin\"."),
-    ("calculator", "`expression`: the math part as written, lead-in removed; keep phrasings like \"15% of 2850\", \"sqrt of 44567\", \"2 to the power of 20\" as typed."),
-    ("weather", "`location`: the place name as written, properly capitalised (\"is it raining in paris\" -> \"Paris\"); `date` only when stated: today, tomorrow, a weekday or an ISO date."),
-    ("wikipedia", "`topic`: the subject, properly capitalised, without \"who was\"/\"tell me about\" (\"who was marie curie\" -> \"Marie Curie\")."),
-    ("translate", "`text`: the text to translate without surrounding quotes; `target_language`: the English name of the language, capitalised (\"say hello in Japanese\" -> text \"hello\", target_language \"Japanese\"); `source_language` only when stated."),
-    ("dictionary", "`word`: the word or fixed phrase, lowercase."),
-    ("datetime", "`location` only when a place is named, capitalised; `timezone` only when a zone is named (PST, UTC+3, Europe/Berlin)."),
-    ("unit_converter", "`value`: the number as a JSON number (\"a gallon\" -> 1); `from_unit`, `to_unit`: the units as written, lowercase, plurals kept (\"convert 26.2 miles to km\" -> 26.2, \"miles\", \"km\")."),
-    ("autonomous_task", "`goal`: the whole request with the lead-in (\"can you\", \"please\") removed; for open-ended multi-step work (research, compare, plan)."),
-];
 
 /// The system instruction for routing with `tools`.
 pub fn routing_instructions(tools: &[ToolSpec]) -> String {
@@ -39,10 +26,8 @@ pub fn routing_instructions(tools: &[ToolSpec]) -> String {
     let conventions: Vec<String> = tools
         .iter()
         .filter_map(|tool| {
-            CONVENTIONS
-                .iter()
-                .find(|(name, _)| *name == tool.name)
-                .map(|(name, rule)| format!("- {name}: {rule}"))
+            toolforge_tools::knowledge::for_tool(&tool.name)
+                .map(|knowledge| format!("- {}: {}", tool.name, knowledge.hint()))
         })
         .collect();
     if !conventions.is_empty() {
