@@ -17,16 +17,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use toolforge_core::{RouteContext, RouteDecision, RouteError, ToolCall, ToolSpec};
-use toolforge_routers::toolforge_model::decode::{convert_span, tag_begin, tag_inside};
-use toolforge_routers::toolforge_model::features::{
+use toolforge_model::features::{
     normalize_word, tokenize, FeatureSizes, Features, Token, Vocab, SHAPES,
 };
-use toolforge_routers::toolforge_model::files::{
-    describe_tools, ModelConfig, SlotInfo, MODEL_FORMAT, WEIGHTS_FILE,
-};
-use toolforge_routers::toolforge_model::network::{
+use toolforge_model::network::{
     fold_static_weights, training_builder, ArchConfig, Batch, Dropout, Network, Rng, StaticWords,
     STATIC_PROJ,
+};
+use toolforge_routers::toolforge_model::decode::{convert_span, tag_begin, tag_inside};
+use toolforge_routers::toolforge_model::files::{
+    describe_tools, ModelConfig, SlotInfo, MODEL_FORMAT, WEIGHTS_FILE,
 };
 use toolforge_routers::toolforge_model::{write_model_dir, ModelError, ToolForgeModel};
 

@@ -14,15 +14,13 @@
 //! product over tools of `p` (chosen) or `1 - p` (not chosen) under
 //! temperature-scaled sigmoids; below the model's threshold the router abstains.
 
-pub mod bert;
 pub mod decode;
-pub mod features;
 pub mod files;
-pub mod fused;
-pub mod infer;
 pub mod minilm;
-pub mod network;
-pub mod wordpiece;
+
+/// The models themselves live in `toolforge-model`, written once for training
+/// and inference; these paths stay for the decoders and loaders here.
+pub use ::toolforge_model::{bert, features, fused, infer, network, wordpiece};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -813,16 +811,6 @@ impl Router for ToolForgeRouter {
     fn model_version(&self) -> Option<String> {
         self.model().ok().map(|m| m.version().to_string())
     }
-}
-
-/// Largest absolute difference between two tensors of one shape (for tests).
-#[cfg(test)]
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .and_then(|d| d.abs())
-        .and_then(|d| d.max_all())
-        .and_then(|d| d.to_scalar::<f32>())
-        .expect("tensors of one shape")
 }
 
 #[cfg(test)]

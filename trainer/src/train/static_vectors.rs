@@ -2,7 +2,7 @@
 //! recipe): every whole word of the encoder's WordPiece vocabulary goes through
 //! the encoder on its own, its states are mean-pooled, and PCA reduces the
 //! vectors to a few dimensions. The compact model reads them through a trained
-//! projection ([`StaticWords`](toolforge_routers::toolforge_model::network::StaticWords)),
+//! projection ([`StaticWords`](toolforge_model::network::StaticWords)),
 //! so it knows words its training data never shows.
 //!
 //! The files (`vectors.safetensors`, f16 `vectors` `[words, dim]`, and
@@ -13,7 +13,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
-use toolforge_routers::toolforge_model::features::{normalize_word, tokenize, Vocab};
+use toolforge_model::features::{normalize_word, tokenize, Vocab};
 use toolforge_routers::toolforge_model::minilm::Encoder;
 
 use super::TrainError;

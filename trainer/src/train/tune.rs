@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use candle_core::{Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use toolforge_routers::toolforge_model::bert::{attention_mask, BertLayer, Config as BertConfig};
+use toolforge_model::bert::{attention_mask, BertLayer, Config as BertConfig};
+use toolforge_model::network::Dropout;
 use toolforge_routers::toolforge_model::minilm::Encoder;
-use toolforge_routers::toolforge_model::network::Dropout;
 
 use super::TrainError;
 
@@ -132,8 +132,8 @@ pub(super) fn split_weights(
 #[cfg(test)]
 mod tests {
     use candle_core::{DType, Device};
+    use toolforge_model::network::training_builder;
     use toolforge_routers::toolforge_model::minilm::MAX_PIECES;
-    use toolforge_routers::toolforge_model::network::training_builder;
 
     use super::*;
     use crate::train::tests::tiny_encoder;

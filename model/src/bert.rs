@@ -284,7 +284,7 @@ mod tests {
         let want = reference.forward(&ids, &types, Some(&mask)).unwrap();
         let got = ours.forward(&ids, &types, &mask).unwrap();
         assert_eq!(got.dims(), want.dims());
-        let worst = crate::toolforge_model::max_abs_diff(&got, &want);
+        let worst = crate::max_abs_diff(&got, &want);
         assert!(worst < 1e-4, "differs from BertModel by {worst}");
     }
 }

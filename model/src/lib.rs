@@ -1,0 +1,27 @@
+//! The router models, written once for training and inference: tokenizers and
+//! features, the compact network (its candle forward for training and its fused,
+//! allocation-free forward for serving, checked against each other), the BERT
+//! encoder of the `minilm` backbone (one layer type for inference and
+//! fine-tuning, candle-transformers' `bert.rs` style: `Config` deserialised,
+//! weights by name through `VarBuilder` prefixes, dropout as an option), and the
+//! fused ops with their backward passes.
+//!
+//! `toolforge-routers` decodes these models' outputs into routing decisions and
+//! loads model directories; `toolforge-trainer` trains them.
+
+pub mod bert;
+pub mod features;
+pub mod fused;
+pub mod infer;
+pub mod network;
+pub mod wordpiece;
+
+/// Largest absolute difference between two tensors of one shape (for tests).
+#[cfg(test)]
+fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.max_all())
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("tensors of one shape")
+}
