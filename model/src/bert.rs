@@ -40,6 +40,10 @@ impl Dense {
         })
     }
 
+    fn param_count(&self) -> usize {
+        self.weight.elem_count() + self.bias.elem_count()
+    }
+
     /// `rows x in` to `rows x out`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.weight.matmul(&x.t()?)?.t()?.broadcast_add(&self.bias)
@@ -67,12 +71,41 @@ impl Norm {
     }
 }
 
+/// The query, key and value projections.
+#[derive(Debug, Clone)]
+enum Projections {
+    /// Stacked into one `3 hidden x hidden` layer, one matmul per query
+    /// (serving: the weights never change).
+    Stacked(Dense),
+    /// Kept apart, each the training variable itself, so every optimizer step
+    /// is seen by the next forward (a stacked copy would keep the first values).
+    Separate([Dense; 3]),
+}
+
+impl Projections {
+    /// `rows x 3 hidden`: queries, keys, values side by side.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Projections::Stacked(qkv) => qkv.forward(x),
+            Projections::Separate([q, k, v]) => {
+                Tensor::cat(&[q.forward(x)?, k.forward(x)?, v.forward(x)?], 1)
+            }
+        }
+    }
+
+    fn param_count(&self) -> usize {
+        match self {
+            Projections::Stacked(qkv) => qkv.param_count(),
+            Projections::Separate(parts) => parts.iter().map(Dense::param_count).sum(),
+        }
+    }
+}
+
 /// One encoder layer (`encoder.layer.N`): self-attention and feed-forward, each
 /// with a post-norm residual.
 #[derive(Debug, Clone)]
 pub struct BertLayer {
-    /// Query, key and value projections stacked (`3 hidden x hidden`).
-    qkv: Dense,
+    qkv: Projections,
     attention_out: Dense,
     attention_norm: Norm,
     intermediate: Dense,
@@ -83,8 +116,19 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    /// Loads a layer from `vb`, which points at its prefix (`encoder.layer.N`).
+    /// Loads a layer for serving from `vb`, which points at its prefix
+    /// (`encoder.layer.N`); the query, key and value weights are stacked.
     pub fn load(vb: &VarBuilder, config: &Config) -> Result<Self> {
+        Self::load_as(vb, config, true)
+    }
+
+    /// Loads a layer to train from `vb` (over a `VarMap`): the projections stay
+    /// the training variables themselves.
+    pub fn load_trainable(vb: &VarBuilder, config: &Config) -> Result<Self> {
+        Self::load_as(vb, config, false)
+    }
+
+    fn load_as(vb: &VarBuilder, config: &Config, stacked: bool) -> Result<Self> {
         check_heads(config)?;
         let (hidden, inner, eps) = (
             config.hidden_size,
@@ -93,12 +137,17 @@ impl BertLayer {
         );
         let attention = vb.pp("attention");
         let projection = |name: &str| Dense::load(&attention.pp("self").pp(name), hidden, hidden);
+        let parts = [
+            projection("query")?,
+            projection("key")?,
+            projection("value")?,
+        ];
         Ok(Self {
-            qkv: Dense::stacked(&[
-                projection("query")?,
-                projection("key")?,
-                projection("value")?,
-            ])?,
+            qkv: if stacked {
+                Projections::Stacked(Dense::stacked(&parts)?)
+            } else {
+                Projections::Separate(parts)
+            },
             attention_out: Dense::load(&attention.pp("output").pp("dense"), hidden, hidden)?,
             attention_norm: Norm::load(&attention.pp("output").pp("LayerNorm"), hidden, eps)?,
             intermediate: Dense::load(&vb.pp("intermediate").pp("dense"), hidden, inner)?,
@@ -111,12 +160,11 @@ impl BertLayer {
 
     /// Number of parameters.
     pub fn param_count(&self) -> usize {
-        let dense = |d: &Dense| d.weight.elem_count() + d.bias.elem_count();
         let norm = |n: &Norm| n.weight.elem_count() + n.bias.elem_count();
-        dense(&self.qkv)
-            + dense(&self.attention_out)
-            + dense(&self.intermediate)
-            + dense(&self.output)
+        self.qkv.param_count()
+            + self.attention_out.param_count()
+            + self.intermediate.param_count()
+            + self.output.param_count()
             + norm(&self.attention_norm)
             + norm(&self.output_norm)
     }

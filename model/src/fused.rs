@@ -23,6 +23,7 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Res
     }
 }
 
+#[cfg(feature = "train")]
 fn values(t: &Tensor) -> Result<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
 }
@@ -31,6 +32,7 @@ fn gelu_value(v: f32) -> f32 {
     0.5 * v * (1.0 + (SQRT_2_OVER_PI * v * (1.0 + GELU_CUBIC * v * v)).tanh())
 }
 
+#[cfg(feature = "train")]
 fn gelu_derivative(v: f32) -> f32 {
     let t = (SQRT_2_OVER_PI * v * (1.0 + GELU_CUBIC * v * v)).tanh();
     0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * v * v)
@@ -49,6 +51,7 @@ impl CustomOp1 for Gelu {
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
 
+    #[cfg(feature = "train")]
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let dx: Vec<f32> = values(arg)?
             .iter()
@@ -95,6 +98,7 @@ impl CustomOp2 for AddBias {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
+    #[cfg(feature = "train")]
     fn bwd(
         &self,
         _x: &Tensor,
@@ -163,6 +167,7 @@ impl CustomOp3 for LayerNorm {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
+    #[cfg(feature = "train")]
     fn bwd(
         &self,
         x: &Tensor,

@@ -11,11 +11,17 @@
 //! pass, so the training path uses `ops::softmax` and a layer norm written with
 //! broadcast ops; inference uses the fused ones.
 
-use candle_core::{DType, Device, Result, Tensor, Var, D};
-use candle_nn::{VarBuilder, VarMap};
+#[cfg(feature = "train")]
+use candle_core::{DType, Device, Var, D};
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+#[cfg(feature = "train")]
+use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "train")]
 use super::features::Features;
+#[cfg(feature = "train")]
 use super::fused;
 
 /// Shape and sizes of the network, saved in `config.json`.
@@ -189,6 +195,7 @@ impl Dropout {
 }
 
 /// A padded batch of featurized queries.
+#[cfg(feature = "train")]
 #[derive(Debug, Clone)]
 pub struct Batch {
     /// Queries in the batch.
@@ -207,6 +214,7 @@ pub struct Batch {
     pub mask: Tensor,
 }
 
+#[cfg(feature = "train")]
 impl Batch {
     /// Pads `features` (each with at least one token) to the longest one.
     pub fn new(features: &[&Features], max_ngrams: usize, device: &Device) -> Result<Self> {
@@ -240,6 +248,7 @@ impl Batch {
 }
 
 /// What the network says about a batch.
+#[cfg(feature = "train")]
 #[derive(Debug, Clone)]
 pub struct Outputs {
     /// `[size, tools]`: one logit per tool (sigmoid for its probability).
@@ -342,6 +351,7 @@ pub struct Network {
 
 /// Epsilon of every layer norm.
 pub(crate) const LN_EPS: f64 = 1e-5;
+#[cfg(feature = "train")]
 const NEG: f64 = -1e9;
 
 impl Network {
@@ -407,6 +417,7 @@ impl Network {
     }
 
     /// Fills `varmap` with freshly initialised parameters drawn from `seed`.
+    #[cfg(feature = "train")]
     pub fn init_varmap(
         arch: &ArchConfig,
         varmap: &VarMap,
@@ -610,6 +621,7 @@ impl Network {
 
     /// Runs the network. `dropout` is `Some` in training: dropout is applied and
     /// only ops with a backward pass are used.
+    #[cfg(feature = "train")]
     pub fn forward(&self, batch: &Batch, mut dropout: Option<&mut Dropout>) -> Result<Outputs> {
         let train = dropout.is_some();
         let (b, t, d) = (batch.size, batch.len, self.arch.dim);
@@ -693,6 +705,7 @@ impl Network {
         })
     }
 
+    #[cfg(feature = "train")]
     fn attention(
         &self,
         x: &Tensor,
@@ -728,6 +741,7 @@ impl Network {
 }
 
 /// `x · Wᵀ + b` over the last dimension of `x` (any rank).
+#[cfg(feature = "train")]
 fn linear(x: &Tensor, l: &Linear) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let (last, lead) = match dims.split_last() {
@@ -744,6 +758,7 @@ fn linear(x: &Tensor, l: &Linear) -> Result<Tensor> {
 
 /// Layer norm over the last dimension: candle's kernel for inference, the
 /// differentiable fused op ([`fused::layer_norm`]) for training.
+#[cfg(feature = "train")]
 fn norm(x: &Tensor, n: &Norm, train: bool) -> Result<Tensor> {
     if !train {
         return candle_nn::ops::layer_norm(&x.contiguous()?, &n.weight, &n.bias, LN_EPS as f32);
@@ -752,6 +767,7 @@ fn norm(x: &Tensor, n: &Norm, train: bool) -> Result<Tensor> {
 }
 
 /// A `VarBuilder` over `varmap` for training.
+#[cfg(feature = "train")]
 pub fn training_builder(varmap: &VarMap, device: &Device) -> VarBuilder<'static> {
     VarBuilder::from_varmap(varmap, DType::F32, device)
 }

@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::safetensors::BufferedSafetensors;
-use candle_core::{DType, Device, Result, Shape, Tensor, Var, D};
+#[cfg(feature = "train")]
+use candle_core::Var;
+use candle_core::{DType, Device, Result, Shape, Tensor, D};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder, VarMap};
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
@@ -26,7 +28,9 @@ use toolforge_core::ToolSpec;
 use super::bert::Bert;
 use super::features::Token;
 use super::files::{sha256_hex, Manifest, ModelConfig, CONFIG_FILE, MANIFEST_FILE, TOOLS_FILE};
-use super::network::{Dropout, Rng};
+use super::network::Dropout;
+#[cfg(feature = "train")]
+use super::network::Rng;
 use super::wordpiece::WordPiece;
 use super::{invalid, json, ModelError};
 
@@ -436,6 +440,7 @@ fn affine(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 impl Heads {
     /// Fills `varmap` with freshly initialised heads drawn from `seed`.
+    #[cfg(feature = "train")]
     pub fn init_varmap(
         varmap: &VarMap,
         hidden: usize,

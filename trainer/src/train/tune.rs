@@ -76,7 +76,7 @@ impl TopLayers {
             .map_err(|e| TrainError::Config(format!("encoder config: {e}")))?;
         let layers = names
             .iter()
-            .map(|name| BertLayer::load(&vb.pp(name), &config))
+            .map(|name| BertLayer::load_trainable(&vb.pp(name), &config))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { names, layers })
     }
@@ -249,5 +249,35 @@ mod tests {
                 var.shape()
             );
         }
+    }
+
+    #[test]
+    fn optimizer_steps_reach_the_next_forward() {
+        let tmp = tempfile::tempdir().unwrap();
+        tiny_encoder(tmp.path(), 2);
+        let full = Encoder::load(tmp.path()).unwrap();
+        let varmap = VarMap::new();
+        TopLayers::init_varmap(&varmap, &full, 1).unwrap();
+        let top = TopLayers::new(&training_builder(&varmap, &Device::Cpu), &full, 1).unwrap();
+        let states = Tensor::randn(0f32, 1.0, (1, 3, 32), &Device::Cpu).unwrap();
+        let mask = Tensor::ones((1, 3), DType::F32, &Device::Cpu).unwrap();
+        let before = top.forward(&states, &mask, None).unwrap();
+        // Change the query, key and value weights, as an optimizer step does.
+        for (name, var) in varmap.data().lock().unwrap().iter() {
+            if name.contains("attention.self.") && name.ends_with("weight") {
+                let moved = (var.as_tensor() * 3.0).unwrap();
+                var.set(&moved).unwrap();
+            }
+        }
+        let after = top.forward(&states, &mask, None).unwrap();
+        let moved: f32 = (after - before)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(moved > 1e-3, "the forward did not see the updated weights");
     }
 }
