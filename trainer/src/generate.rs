@@ -364,47 +364,10 @@ fn leads(form: Form) -> &'static [&'static str] {
 }
 
 /// Lead-ins that only make sense for one tool's questions.
-fn tool_leads(tool: Option<&str>) -> &'static [&'static str] {
-    match tool {
-        Some("wikipedia") => &[
-            "for a school project, ",
-            "settle a debate: ",
-            "my kid is asking me, ",
-            "for my essay, ",
-            "watching a documentary and wondering, ",
-        ],
-        Some("calculator") => &[
-            "settle a debate: ",
-            "for my homework, ",
-            "checking my math, ",
-            "splitting the bill, ",
-        ],
-        Some("weather") => &[
-            "before i head out, ",
-            "trying to plan my day, ",
-            "packing right now, ",
-            "thinking about a run later, ",
-        ],
-        Some("web_search") => &[
-            "did you see the news? ",
-            "i keep hearing about this, ",
-            "for work, ",
-            "been out of the loop, ",
-        ],
-        Some("translate") => &[
-            "for my trip, ",
-            "learning languages for fun, ",
-            "for a card i'm writing, ",
-        ],
-        Some("dictionary") => &[
-            "for my essay, ",
-            "word nerd question: ",
-            "settle a debate: ",
-        ],
-        Some("unit_converter") => &["for a project, ", "for my homework, "],
-        Some("datetime") => &["before i call, ", "scheduling a meeting, "],
-        _ => &[],
-    }
+fn tool_leads(tool: Option<&str>) -> Vec<&'static str> {
+    tool.and_then(toolforge_tools::knowledge::for_tool)
+        .map(|knowledge| knowledge.leads())
+        .unwrap_or_default()
 }
 
 fn tails(form: Form) -> &'static [&'static str] {
@@ -565,7 +528,7 @@ impl Generator {
             && matches!(first_form, Form::Question | Form::Imperative)
             && self.rng.chance(0.1)
         {
-            self.rng.pick_str(topical)
+            self.rng.pick_str(&topical)
         } else {
             self.rng.pick_str(leads(first_form))
         };

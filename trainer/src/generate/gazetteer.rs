@@ -1,15 +1,19 @@
-//! Hand-curated gazetteers embedded in the binary (`trainer/data/teacher/*.txt`):
-//! places, languages, phrases, dictionary words, encyclopedic topics, web-search
-//! subjects, autonomous goals and no-tool prompts, parsed once per generator.
+//! Hand-curated gazetteers, parsed once per generator: the shared ones embedded
+//! from `trainer/data/teacher/` (places, languages, no-tool prompts), and each
+//! tool's own from its knowledge folder (`tools/knowledge/<tool>/gazetteer.txt`:
+//! translate's phrases, dictionary words, encyclopedic topics, web-search
+//! subjects, autonomous goals).
+
+use toolforge_tools::knowledge;
 
 const PLACES: &str = include_str!("../../data/teacher/places.txt");
 const LANGUAGES: &str = include_str!("../../data/teacher/languages.txt");
-const PHRASES: &str = include_str!("../../data/teacher/phrases.txt");
-const WORDS: &str = include_str!("../../data/teacher/words.txt");
-const TOPICS: &str = include_str!("../../data/teacher/topics.txt");
-const WEB: &str = include_str!("../../data/teacher/web.txt");
-const GOALS: &str = include_str!("../../data/teacher/goals.txt");
 const NO_TOOL: &str = include_str!("../../data/teacher/notool.txt");
+
+/// The gazetteer of built-in tool `tool` ("" when it has none).
+fn of_tool(tool: &str) -> &'static str {
+    knowledge::for_tool(tool).map_or("", |k| k.gazetteer)
+}
 
 /// A place: spellings people use (first is the usual one), its region or country, size class.
 #[derive(Debug, Clone)]
@@ -112,21 +116,21 @@ impl Gazetteers {
             })
             .filter(|l| !l.names.is_empty())
             .collect();
-        let phrases = rows(PHRASES)
+        let phrases = rows(of_tool("translate"))
             .filter(|r| r.len() >= 2 && !r[1].is_empty())
             .map(|r| Phrase {
                 language: field(&r, 0),
                 text: field(&r, 1),
             })
             .collect();
-        let words = rows(WORDS)
+        let words = rows(of_tool("dictionary"))
             .filter(|r| r.len() >= 2 && !r[0].is_empty())
             .map(|r| Word {
                 word: field(&r, 0),
                 kind: field(&r, 1),
             })
             .collect();
-        let topics = rows(TOPICS)
+        let topics = rows(of_tool("wikipedia"))
             .filter(|r| r.len() >= 2)
             .map(|r| Topic {
                 kind: field(&r, 0),
@@ -135,14 +139,16 @@ impl Gazetteers {
             })
             .filter(|t| !t.names.is_empty())
             .collect();
-        let web = rows(WEB)
+        let web = rows(of_tool("web_search"))
             .filter(|r| r.len() >= 2 && !r[1].is_empty())
             .map(|r| WebItem {
                 kind: field(&r, 0),
                 fields: r[1..].iter().map(|s| s.to_string()).collect(),
             })
             .collect();
-        let goals = rows(GOALS).map(|r| r.join("|")).collect();
+        let goals = rows(of_tool("autonomous_task"))
+            .map(|r| r.join("|"))
+            .collect();
         let chats = rows(NO_TOOL)
             .filter(|r| r.len() >= 2)
             .map(|r| Chat {

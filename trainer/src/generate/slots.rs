@@ -1084,19 +1084,17 @@ fn goal(gaz: &Gazetteers, rng: &mut Rng) -> Option<String> {
     })
 }
 
-/// The template list for a tool whose templates do not depend on a value.
-fn template_set(tool: Option<&str>) -> Option<(&'static str, &'static [&'static str])> {
-    Some(match tool {
-        Some("weather") => ("weather", templates::WEATHER),
-        Some("datetime") => ("datetime", templates::DATETIME),
-        Some("translate") => ("translate", templates::TRANSLATE),
-        Some("calculator") => ("calculator", templates::CALCULATOR),
-        Some("unit_converter") => ("unit_converter", templates::UNITS),
-        Some("web_search") => ("web_search", templates::WEB),
-        Some("autonomous_task") => ("autonomous_task", templates::AUTONOMOUS),
-        None => ("no_tool", templates::NO_TOOL),
-        _ => return None,
-    })
+/// The template list for a tool whose templates do not depend on a value (its
+/// `main` kind; the no-tool class for `None`).
+fn template_set(tool: Option<&str>) -> Option<(&'static str, Vec<&'static str>)> {
+    match tool {
+        None => Some(("no_tool", templates::NO_TOOL.to_vec())),
+        Some(name) => {
+            let set = templates::for_tool(name, "main");
+            let name = toolforge_tools::knowledge::for_tool(name)?.tool;
+            (!set.is_empty()).then_some((name, set))
+        }
+    }
 }
 
 /// Builds one clause for `tool` (None = no tool). `chain` restricts to
@@ -1109,17 +1107,15 @@ pub(crate) fn build_clause(
     rng: &mut Rng,
 ) -> Option<Clause> {
     let mut filler = Filler::new(gaz, tool);
-    let (set_name, set): (String, &[&str]) = match tool {
+    let (set_name, set): (String, Vec<&'static str>) = match tool {
         Some("dictionary") => {
             let word = rng.pick(&gaz.words)?.clone();
             filler.word = Some(word.word.clone());
-            let set = match word.kind.as_str() {
-                "common" => templates::DICT_COMMON,
-                "phrase" => templates::DICT_PHRASE,
-                "spell" => templates::DICT_SPELL,
-                "sound" => templates::DICT_SOUND,
-                _ => templates::DICT_RARE,
+            let kind = match word.kind.as_str() {
+                kind @ ("common" | "phrase" | "spell" | "sound") => kind,
+                _ => "rare",
             };
+            let set = templates::for_tool("dictionary", kind);
             (format!("dictionary/{}", word.kind), set)
         }
         Some("wikipedia") => {
@@ -1141,18 +1137,7 @@ pub(crate) fn build_clause(
                 let topics = gaz.topics_of(kind);
                 filler.topic_from(rng, &topics)?;
             }
-            let set = match kind {
-                "person" => templates::WIKI_PERSON,
-                "landmark" => templates::WIKI_LANDMARK,
-                "country" => templates::WIKI_COUNTRY,
-                "event" => templates::WIKI_EVENT,
-                "science" => templates::WIKI_SCIENCE,
-                "concept" => templates::WIKI_CONCEPT,
-                "work" => templates::WIKI_WORK,
-                "org" => templates::WIKI_ORG,
-                "animal" => templates::WIKI_ANIMAL,
-                _ => templates::WIKI_CITY,
-            };
+            let set = templates::for_tool("wikipedia", kind);
             (format!("wikipedia/{kind}"), set)
         }
         _ => {
@@ -1272,34 +1257,15 @@ mod tests {
     #[test]
     fn all_template_lines_parse_with_known_slots() {
         let gaz = Gazetteers::load();
-        let lists: &[&[&str]] = &[
-            templates::WEATHER,
-            templates::DATETIME,
-            templates::TRANSLATE,
-            templates::DICT_RARE,
-            templates::DICT_COMMON,
-            templates::DICT_PHRASE,
-            templates::DICT_SPELL,
-            templates::DICT_SOUND,
-            templates::WIKI_PERSON,
-            templates::WIKI_LANDMARK,
-            templates::WIKI_COUNTRY,
-            templates::WIKI_EVENT,
-            templates::WIKI_SCIENCE,
-            templates::WIKI_CONCEPT,
-            templates::WIKI_WORK,
-            templates::WIKI_ORG,
-            templates::WIKI_ANIMAL,
-            templates::WIKI_CITY,
-            templates::WEB,
-            templates::CALCULATOR,
-            templates::UNITS,
-            templates::AUTONOMOUS,
-            templates::NO_TOOL,
-        ];
+        let mut lists: Vec<Vec<&str>> = toolforge_tools::knowledge::BUILTIN
+            .iter()
+            .flat_map(|k| k.templates.iter().map(|(kind, _)| k.templates(kind)))
+            .collect();
+        lists.push(templates::NO_TOOL.to_vec());
+        assert_eq!(lists.len(), 23);
         let mut rng = Rng::new(3);
-        for list in lists {
-            for line in *list {
+        for list in &lists {
+            for line in list {
                 let (head, body) = line.split_once('|').unwrap();
                 assert!(!head.is_empty() && "QINTS".contains(&head[..1]), "{line}");
                 let items = template::resolve(&template::parse(body), &mut rng);
