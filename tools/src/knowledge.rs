@@ -104,8 +104,8 @@ impl Knowledge {
         self.hint.trim()
     }
 
-    /// The example requests (lines that do not parse are skipped; a test checks
-    /// that none does not).
+    /// The example requests (a line that does not parse is skipped; a test
+    /// checks that every line parses).
     pub fn examples(&self) -> Vec<ToolExample> {
         self.examples
             .lines()
