@@ -225,14 +225,21 @@ mod tests {
         assert_eq!(rows(&same.get(0).unwrap()), rows(&x.get(0).unwrap()));
     }
 
-    #[test]
-    fn gradients_reach_every_tuned_parameter() {
+    /// The top layer of a two-layer tiny encoder, trainable, with its variables
+    /// (the directory lives as long as the first value).
+    fn trainable_top_layer() -> (tempfile::TempDir, VarMap, TopLayers) {
         let tmp = tempfile::tempdir().unwrap();
         tiny_encoder(tmp.path(), 2);
         let full = Encoder::load(tmp.path()).unwrap();
         let varmap = VarMap::new();
         TopLayers::init_varmap(&varmap, &full, 1).unwrap();
         let top = TopLayers::new(&training_builder(&varmap, &Device::Cpu), &full, 1).unwrap();
+        (tmp, varmap, top)
+    }
+
+    #[test]
+    fn gradients_reach_every_tuned_parameter() {
+        let (_tmp, varmap, top) = trainable_top_layer();
         let states = Tensor::randn(0f32, 1.0, (2, 3, 32), &Device::Cpu).unwrap();
         let mask = Tensor::new(&[[1f32, 1.0, 0.0], [1.0, 1.0, 1.0]], &Device::Cpu).unwrap();
         let out = top.forward(&states, &mask, None).unwrap();
@@ -253,12 +260,7 @@ mod tests {
 
     #[test]
     fn optimizer_steps_reach_the_next_forward() {
-        let tmp = tempfile::tempdir().unwrap();
-        tiny_encoder(tmp.path(), 2);
-        let full = Encoder::load(tmp.path()).unwrap();
-        let varmap = VarMap::new();
-        TopLayers::init_varmap(&varmap, &full, 1).unwrap();
-        let top = TopLayers::new(&training_builder(&varmap, &Device::Cpu), &full, 1).unwrap();
+        let (_tmp, varmap, top) = trainable_top_layer();
         let states = Tensor::randn(0f32, 1.0, (1, 3, 32), &Device::Cpu).unwrap();
         let mask = Tensor::ones((1, 3), DType::F32, &Device::Cpu).unwrap();
         let before = top.forward(&states, &mask, None).unwrap();
