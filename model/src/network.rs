@@ -614,6 +614,34 @@ impl Network {
         }
     }
 
+    /// Every parameter by name, in [`Network::param_specs`] order (static word
+    /// vectors, if any, are not included: fold them first). With
+    /// `VarBuilder::from_tensors` they build the same network again.
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let p = self.params();
+        let mut tensors = vec![p.word_emb, p.ngram_emb, p.shape_emb, p.pos_emb];
+        for layer in &p.layers {
+            for (weight, bias) in [
+                layer.ln1,
+                layer.qkv,
+                layer.out,
+                layer.ln2,
+                layer.ff_in,
+                layer.ff_out,
+            ] {
+                tensors.extend([weight, bias]);
+            }
+        }
+        for (weight, bias) in [p.final_ln, p.tool_head, p.tag_head] {
+            tensors.extend([weight, bias]);
+        }
+        Self::param_specs(&self.arch)
+            .into_iter()
+            .zip(tensors)
+            .map(|(spec, tensor)| (spec.name, tensor.clone()))
+            .collect()
+    }
+
     /// The network's architecture.
     pub fn arch(&self) -> &ArchConfig {
         &self.arch
@@ -813,6 +841,29 @@ mod tests {
             ngram_buckets: 256,
             max_ngrams: 8,
             max_tokens: 64,
+        }
+    }
+
+    #[test]
+    fn named_tensors_rebuild_the_same_network() {
+        let device = Device::Cpu;
+        let arch = arch(12);
+        let varmap = VarMap::new();
+        Network::init_varmap(&arch, &varmap, 3, &device).unwrap();
+        let net = Network::new(&training_builder(&varmap, &device), &arch).unwrap();
+        let named = net.named_tensors();
+        assert_eq!(named.len(), Network::param_specs(&arch).len());
+        let data = varmap.data().lock().unwrap();
+        for (name, tensor) in &named {
+            let original = data[name].as_tensor();
+            assert_eq!(tensor.dims(), original.dims(), "{name}");
+            let diff = (tensor - original)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{name}");
         }
     }
 

@@ -38,8 +38,10 @@ mod minilm;
 mod optim;
 pub mod static_vectors;
 mod tune;
+mod warm;
 
 use optim::SparseAdamW;
+pub use warm::WarmStart;
 
 /// The network family to train.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -1176,6 +1178,54 @@ pub fn train(
     if config.backbone == Backbone::Minilm {
         return minilm::train_minilm(train, validation, tools, config, out_dir, progress);
     }
+    train_compact(train, validation, tools, None, config, out_dir, progress)
+}
+
+/// Like [`train`] for the `compact` backbone, but continuing from `base`
+/// instead of random weights ([`WarmStart`]): its vocabulary and encoder are
+/// kept, its heads grow for tools and arguments it does not know. `config`'s
+/// architecture fields and static vectors are ignored (the base model's hold).
+pub fn train_warm(
+    train: &[Example],
+    validation: &[Example],
+    tools: &[ToolSpec],
+    base: &WarmStart,
+    config: &TrainConfig,
+    out_dir: &Path,
+    progress: bool,
+) -> Result<TrainReport, TrainError> {
+    check_config(config)?;
+    let config = TrainConfig {
+        backbone: Backbone::Compact,
+        features: base.vocab().sizes(),
+        static_vectors: None,
+        ..config.clone()
+    };
+    train_compact(
+        train,
+        validation,
+        tools,
+        Some(base),
+        &config,
+        out_dir,
+        progress,
+    )
+}
+
+fn train_compact(
+    train: &[Example],
+    validation: &[Example],
+    tools: &[ToolSpec],
+    warm: Option<&WarmStart>,
+    config: &TrainConfig,
+    out_dir: &Path,
+    progress: bool,
+) -> Result<TrainReport, TrainError> {
+    let ordered_tools = match warm {
+        Some(base) => base.order_tools(tools),
+        None => tools.to_vec(),
+    };
+    let tools = ordered_tools.as_slice();
     let started = Instant::now();
     let device = Device::Cpu;
     let mut rng = Rng::new(config.seed);
@@ -1203,25 +1253,31 @@ pub fn train(
         .map(|e| e.tools.clone())
         .collect();
 
-    let static_vectors = config
-        .static_vectors
-        .as_deref()
-        .map(static_vectors::StaticVectors::load)
-        .transpose()?;
-    let vocab = Vocab::build(
-        prepared
-            .examples
-            .iter()
-            .flat_map(|e| e.tokens.iter().map(String::as_str)),
-        config.min_word_count,
-        config.max_vocab,
-        config.features,
-    );
+    let static_vectors = match warm {
+        Some(_) => None,
+        None => config
+            .static_vectors
+            .as_deref()
+            .map(static_vectors::StaticVectors::load)
+            .transpose()?,
+    };
+    let vocab = match warm {
+        Some(base) => base.vocab().clone(),
+        None => Vocab::build(
+            prepared
+                .examples
+                .iter()
+                .flat_map(|e| e.tokens.iter().map(String::as_str)),
+            config.min_word_count,
+            config.max_vocab,
+            config.features,
+        ),
+    };
     let vocab = match &static_vectors {
         Some(vectors) => vocab.with_words(vectors.words.iter().map(String::as_str)),
         None => vocab,
     };
-    let arch = ArchConfig {
+    let fresh_arch = ArchConfig {
         dim: config.dim,
         layers: config.layers,
         heads: config.heads,
@@ -1234,6 +1290,10 @@ pub fn train(
         tools: tool_names.len() + 1,
         tags: 1 + 2 * slots.len(),
         dropout: config.dropout,
+    };
+    let arch = match warm {
+        Some(base) => base.arch(fresh_arch.tools, fresh_arch.tags, config.dropout),
+        None => fresh_arch,
     };
     arch.check().map_err(TrainError::Config)?;
     let mut model_config = ModelConfig {
@@ -1254,6 +1314,9 @@ pub fn train(
 
     let varmap = VarMap::new();
     Network::init_varmap(&arch, &varmap, config.seed, &device)?;
+    if let Some(base) = warm {
+        base.seed(&varmap, &tool_names, &model_config.slots)?;
+    }
     let mut network = Network::new(&training_builder(&varmap, &device), &arch)?;
     let static_table = match &static_vectors {
         Some(vectors) => {
@@ -1353,6 +1416,7 @@ pub fn train(
         "parameters": parameters,
         "seed": config.seed,
         "dataset_sha256": config.dataset_sha256,
+        "warm_start_from": warm.map(WarmStart::version),
     });
     let written = write_model_dir(out_dir, model_config, &vocab, tools, &weights)?;
     let weights_bytes = std::fs::metadata(out_dir.join(WEIGHTS_FILE))

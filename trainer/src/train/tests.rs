@@ -568,3 +568,145 @@ fn selection_weighs_accuracy_and_argument_f1() {
     assert!(improves_on(Some((0.92, 0.88)), 0.93, 0.87));
     assert!(!improves_on(Some((0.92, 0.88)), 0.91, 0.89));
 }
+
+fn tiny_config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        dim: 32,
+        layers: 1,
+        heads: 2,
+        ff_dim: 64,
+        lr: 1e-2,
+        batch_size: 8,
+        max_epochs: epochs,
+        patience: epochs,
+        warmup_steps: 5,
+        min_word_count: 1,
+        features: FeatureSizes {
+            oov_buckets: 32,
+            ngram_buckets: 1024,
+            max_ngrams: 12,
+            max_tokens: 64,
+        },
+        ..TrainConfig::default()
+    }
+}
+
+fn dice_spec() -> ToolSpec {
+    serde_json::from_value(json!({
+        "name": "dice",
+        "description": "Rolls dice.",
+        "parameters": {"type": "object", "properties": {
+            "count": {"type": "integer"}, "sides": {"type": "integer"}}}
+    }))
+    .unwrap()
+}
+
+fn dice_examples() -> Vec<Example> {
+    let mut out = Vec::new();
+    for (count, sides) in [
+        (2, 6),
+        (3, 20),
+        (1, 12),
+        (4, 8),
+        (5, 10),
+        (2, 4),
+        (6, 6),
+        (3, 100),
+    ] {
+        let calls = vec![call("dice", json!({"count": count, "sides": sides}))];
+        out.push(ex(
+            &format!("roll {count} dice with {sides} sides"),
+            calls.clone(),
+        ));
+        out.push(ex(&format!("throw {count} {sides}-sided dice"), calls));
+    }
+    out
+}
+
+#[test]
+fn a_warm_start_keeps_the_model_and_learns_a_new_tool() {
+    let base_dir = tempfile::tempdir().unwrap();
+    let all = examples();
+    let validation: Vec<Example> = all.iter().step_by(6).cloned().collect();
+    train(
+        &all,
+        &validation,
+        &specs(),
+        &tiny_config(20),
+        base_dir.path(),
+        false,
+    )
+    .unwrap();
+    let base_model = ToolForgeModel::load_dir(base_dir.path()).unwrap();
+    let base = WarmStart::from_model(&base_model).unwrap();
+
+    // The registry lists the new tool first: known tools keep their rows anyway.
+    let mut tools = vec![dice_spec()];
+    tools.extend(specs());
+    assert_eq!(base.new_tools(&tools), vec!["dice"]);
+    let ordered = base.order_tools(&tools);
+    assert_eq!(ordered.last().unwrap().name, "dice");
+    let (infos, slots) = describe_tools(&ordered);
+    let names: Vec<String> = infos.iter().map(|t| t.name.clone()).collect();
+    let arch = base.arch(names.len() + 1, 1 + 2 * slots.len(), 0.0);
+    let varmap = VarMap::new();
+    Network::init_varmap(&arch, &varmap, 1, &Device::Cpu).unwrap();
+    base.seed(&varmap, &names, &slots).unwrap();
+    let seeded = varmap.data().lock().unwrap()["tool_head.weight"]
+        .as_tensor()
+        .to_vec2::<f32>()
+        .unwrap();
+    let old = base_model.network().unwrap().named_tensors();
+    let old_head = old
+        .iter()
+        .find(|(n, _)| n == "tool_head.weight")
+        .unwrap()
+        .1
+        .to_dtype(DType::F32)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    assert_eq!(seeded.len(), old_head.len() + 1);
+    assert_eq!(seeded[0], old_head[0]);
+    assert_eq!(
+        seeded.last(),
+        old_head.last(),
+        "the unsupported row stays last"
+    );
+
+    let new = dice_examples();
+    let learn: Vec<Example> = new.iter().skip(2).cloned().collect();
+    let mut set = all.clone();
+    for _ in 0..3 {
+        set.extend(learn.iter().cloned());
+    }
+    let out = tempfile::tempdir().unwrap();
+    let report = train_warm(
+        &set,
+        &validation,
+        &tools,
+        &base,
+        &tiny_config(8),
+        out.path(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        report.vocab_words,
+        base.vocab().len(),
+        "the vocabulary is kept"
+    );
+    let router = ToolForgeRouter::new(out.path());
+    let context = RouteContext::new(tools.clone());
+    let unseen = router
+        .route_sync("roll 2 dice with 6 sides", &context)
+        .unwrap()
+        .expect("a decision");
+    assert_eq!(unseen.calls[0].tool, "dice");
+    assert_eq!(unseen.calls[0].arguments["sides"], 6);
+    let weather = router
+        .route_sync("weather in Paris", &context)
+        .unwrap()
+        .expect("a decision");
+    assert_eq!(weather.calls[0].tool, "weather");
+}
