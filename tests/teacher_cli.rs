@@ -50,7 +50,7 @@ async fn queries_then_distill_then_filter() {
     .await;
     let queries = dir.path().join("queries.jsonl");
     let output = run(&[
-        "data", "queries", "--count", "4", "--mix", "weather=1,web_search=0,calculator=0,translate=0,wikipedia=0,no_tool=0,dictionary=0,datetime=0,unit_converter=0,autonomous_task=0,multi=0",
+        "data", "queries", "--count", "4", "--mix", "weather=1,web_search=0,calculator=0,translate=0,wikipedia=0,no_tool=0,dictionary=0,datetime=0,unit_converter=0,autonomous_task=0,multi=0,unsupported=0",
         "--out", queries.to_str().unwrap(),
         "--teacher", teacher_config(dir.path(), generator.url()).to_str().unwrap(),
     ]);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use toolforge_core::{
-    CallRecord, RouteContext, RouteDecision, Router, RunRecord, ToolSpec, RUN_RECORD_SCHEMA_VERSION,
+    CallRecord, RouteDecision, Router, RunRecord, ToolSpec, RUN_RECORD_SCHEMA_VERSION,
 };
 use tracing::Instrument;
 
@@ -126,7 +126,7 @@ impl Agent {
     async fn run(&self, run_id: String, query: &str) -> RunRecord {
         let start = Instant::now();
         let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let context = RouteContext::new(self.registry.specs());
+        let context = self.registry.context();
         let trace = self
             .router
             .route_traced(query, &context)

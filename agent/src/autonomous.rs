@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use toolforge_core::{RouteContext, Router, Tool, ToolCall, ToolError};
+use toolforge_core::{Router, Tool, ToolCall, ToolError};
 use toolforge_llm::{ChatModel, ChatRequest};
 
 use crate::executor::Executor;
@@ -97,7 +97,7 @@ impl AutonomousTask {
     }
 
     async fn plan_offline(&self, goal: &str) -> Vec<ToolCall> {
-        let context = RouteContext::new(self.tools.specs());
+        let context = self.tools.context();
         let mut calls = Vec::new();
         for clause in split_goal(goal) {
             if calls.len() >= self.limits.max_steps {

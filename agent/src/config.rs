@@ -61,8 +61,8 @@ pub struct StageConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
-    /// Stages asked in order until one decides (default: `toolforge` at 0.6 with a
-    /// 1000 ms budget, then `regex`); must not be empty.
+    /// Stages asked in order until one decides (default: `new_tools` at 0.5, then
+    /// `toolforge` at 0.6 with a 1000 ms budget, then `regex`); must not be empty.
     pub stages: Vec<StageConfig>,
     /// When every stage abstains or falls below its threshold, take the most
     /// confident below-threshold decision instead of answering without tools.
@@ -78,6 +78,12 @@ impl Default for ChainConfig {
     fn default() -> Self {
         Self {
             stages: vec![
+                // Abstains unless the registry has tools the model does not know.
+                StageConfig {
+                    router: "new_tools".into(),
+                    threshold: 0.5,
+                    budget_ms: Some(1_000),
+                },
                 // 0.6: best of 0.4-0.9 on the validation split with `best_guess`.
                 StageConfig {
                     router: "toolforge".into(),

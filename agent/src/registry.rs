@@ -1,9 +1,10 @@
 //! The tool registry: tools by name, in registration order, with their specs
 //! computed once. Routers see the specs; the executor looks tools up by name.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use toolforge_core::{DynTool, ToolSpec};
+use toolforge_core::{DynTool, RouteContext, ToolExample, ToolSpec};
 
 /// Why a tool could not be registered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -20,6 +21,7 @@ pub enum RegistryError {
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
     entries: Vec<(ToolSpec, Arc<dyn DynTool>)>,
+    examples: Arc<BTreeMap<String, Vec<ToolExample>>>,
 }
 
 impl ToolRegistry {
@@ -43,8 +45,17 @@ impl ToolRegistry {
         if self.get(&spec.name).is_some() {
             return Err(RegistryError::Duplicate(spec.name));
         }
+        let examples = tool.examples();
+        if !examples.is_empty() {
+            Arc::make_mut(&mut self.examples).insert(spec.name.clone(), examples);
+        }
         self.entries.push((spec, tool));
         Ok(())
+    }
+
+    /// What routers see: the tools' specs and example requests, no memory.
+    pub fn context(&self) -> RouteContext {
+        RouteContext::new(self.specs()).with_examples(self.examples.clone())
     }
 
     /// The tool called `name`, if registered.
@@ -85,6 +96,8 @@ impl ToolRegistry {
 
     /// A copy without the named tool (e.g. the autonomous task's inner registry).
     pub fn without(&self, name: &str) -> Self {
+        let mut examples = (*self.examples).clone();
+        examples.remove(name);
         Self {
             entries: self
                 .entries
@@ -92,6 +105,7 @@ impl ToolRegistry {
                 .filter(|(s, _)| s.name != name)
                 .cloned()
                 .collect(),
+            examples: Arc::new(examples),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use toolforge_core::{RouteContext, Router};
 use toolforge_routers::regex_router::RuleError;
-use toolforge_routers::{ChainRouter, ChainStage, RegexRouter, ToolForgeRouter};
+use toolforge_routers::{ChainRouter, ChainStage, NewToolRouter, RegexRouter, ToolForgeRouter};
 
 use crate::agent::Agent;
 use crate::autonomous::AutonomousTask;
@@ -73,13 +73,18 @@ pub struct RouterFactory {
 pub const ROUTERS: &[RouterFactory] = &[
     RouterFactory {
         name: "chain",
-        help: "the [chain] stages in order (default: toolforge, falling back to regex)",
+        help: "the [chain] stages in order (default: new_tools, then toolforge, falling back to regex)",
         build: build_chain,
     },
     RouterFactory {
         name: "toolforge",
         help: "the learned router model ([model] dir, else the embedded default)",
         build: build_model,
+    },
+    RouterFactory {
+        name: "new_tools",
+        help: "tools the model was not trained on, by their [regex] rules, else by prototypes of their example requests (abstains when there are none)",
+        build: build_new_tools,
     },
     RouterFactory {
         name: "regex",
@@ -116,6 +121,11 @@ pub fn build_router(name: &str, config: &AgentConfig) -> Result<Arc<dyn Router>,
 }
 
 fn build_regex(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
+    Ok(Arc::new(regex_router(config)?))
+}
+
+/// The built-in rules plus the configuration's `[regex] rules`.
+fn regex_router(config: &AgentConfig) -> Result<RegexRouter, BuildError> {
     let router = match &config.regex.rules {
         Some(path) => {
             let extra = std::fs::read_to_string(path).map_err(|source| BuildError::ReadRules {
@@ -129,18 +139,28 @@ fn build_regex(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
         }
         None => RegexRouter::try_builtin().map_err(BuildError::BuiltinRules)?,
     };
-    Ok(Arc::new(router))
+    Ok(router)
+}
+
+fn model_router(config: &AgentConfig) -> ToolForgeRouter {
+    match &config.model.dir {
+        Some(dir) => ToolForgeRouter::new(dir),
+        None => ToolForgeRouter::embedded(),
+    }
 }
 
 fn build_model(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
-    let router = match &config.model.dir {
-        Some(dir) => ToolForgeRouter::new(dir),
-        None => ToolForgeRouter::embedded(),
-    };
+    let router = model_router(config);
     Ok(Arc::new(match config.model.threshold {
         Some(threshold) => router.with_threshold(threshold),
         None => router,
     }))
+}
+
+fn build_new_tools(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
+    let router = NewToolRouter::new(Arc::new(model_router(config)))
+        .with_rules(Arc::new(regex_router(config)?));
+    Ok(Arc::new(router))
 }
 
 fn build_chain(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
@@ -223,5 +243,5 @@ pub fn route_context(
     config: &AgentConfig,
     router: Arc<dyn Router>,
 ) -> Result<RouteContext, BuildError> {
-    Ok(RouteContext::new(build_registry(config, router)?.specs()))
+    Ok(build_registry(config, router)?.context())
 }

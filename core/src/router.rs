@@ -1,11 +1,14 @@
 //! The routing stage contract. A router reads a query and returns a decision, or
 //! abstains (`Ok(None)`) so the next stage of a chain decides.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::decision::RouteDecision;
-use crate::tool::ToolSpec;
+use crate::tool::{ToolExample, ToolSpec};
 
 /// A remembered fact offered to routers (e.g. from a retrieval memory).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,15 +26,30 @@ pub struct RouteContext {
     pub tools: Vec<ToolSpec>,
     /// Remembered facts relevant to the query; empty when there is no memory.
     pub memory: Vec<MemoryHit>,
+    /// Example requests of the registered tools, by tool name (shared: a
+    /// registry computes them once).
+    pub examples: Arc<BTreeMap<String, Vec<ToolExample>>>,
 }
 
 impl RouteContext {
-    /// A context offering `tools` and no memory.
+    /// A context offering `tools`, with no examples and no memory.
     pub fn new(tools: Vec<ToolSpec>) -> Self {
         Self {
             tools,
             memory: Vec::new(),
+            examples: Arc::default(),
         }
+    }
+
+    /// The same context with the tools' example requests.
+    pub fn with_examples(mut self, examples: Arc<BTreeMap<String, Vec<ToolExample>>>) -> Self {
+        self.examples = examples;
+        self
+    }
+
+    /// The example requests of the tool called `name` (empty when it has none).
+    pub fn examples_of(&self, name: &str) -> &[ToolExample] {
+        self.examples.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// The spec of the registered tool called `name`, if any.

@@ -213,6 +213,18 @@ struct Scratch {
     f: Vec<f32>,
 }
 
+/// What the network says about one query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetOutput {
+    /// One logit per head output (tools, then the unsupported output).
+    pub tools: Vec<f32>,
+    /// `len × tags` BIO tag logits.
+    pub tags: Vec<f32>,
+    /// The sentence vector the tool head reads: the final states' mean and
+    /// max over tokens (`2 × dim`), for similarity between queries.
+    pub sentence: Vec<f32>,
+}
+
 fn flat(t: &Tensor) -> Result<Vec<f32>> {
     t.flatten_all()?.to_vec1()
 }
@@ -267,12 +279,17 @@ impl InferenceNet {
         })
     }
 
-    /// Tool logits and `len × tags` tag logits of one featurized query.
-    pub fn run(&self, f: &Features) -> (Vec<f32>, Vec<f32>) {
+    /// Tool logits, `len × tags` tag logits and the sentence vector of one
+    /// featurized query.
+    pub fn run(&self, f: &Features) -> NetOutput {
         let d = self.dim;
         let t = f.len.min(self.max_tokens);
         if t == 0 {
-            return (vec![0.0; self.tool_head.outputs], Vec::new());
+            return NetOutput {
+                tools: vec![0.0; self.tool_head.outputs],
+                tags: Vec::new(),
+                sentence: vec![0.0; 2 * d],
+            };
         }
         let mut s = Scratch::default();
         let g = self.max_ngrams;
@@ -321,7 +338,11 @@ impl InferenceNet {
         self.tool_head.apply(&pooled, 1, &mut tools);
         let mut tags = Vec::new();
         self.tag_head.apply(&s.h, t, &mut tags);
-        (tools, tags)
+        NetOutput {
+            tools,
+            tags,
+            sentence: pooled,
+        }
     }
 
     /// Multi-head self-attention of `s.qkv` (`[t, 3d]`: q, k, v) into `s.ctx`.

@@ -568,6 +568,7 @@ async fn teacher_queries(config: &AgentConfig, args: QueriesArgs) -> anyhow::Res
     for (class, quota) in mix.quotas(args.count) {
         let (tool, category) = match class {
             "no_tool" => (None, "no_tool"),
+            "unsupported" => (None, "unsupported"),
             "multi" => (None, "multi"),
             tool => (Some(tool.to_string()), "single"),
         };

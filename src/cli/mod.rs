@@ -3,6 +3,7 @@
 
 mod data;
 mod model;
+mod retrain;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
@@ -70,8 +71,12 @@ pub enum Command {
     StaticVectors(model::StaticVectorsArgs),
     /// Train a grid of models (width x learning rate) and write a results table and chart.
     Ablate(model::AblateArgs),
-    /// Retrain from logged traffic; promote the new model only if it is not worse.
-    Retrain(model::RetrainArgs),
+    /// Retrain from logged traffic (warm start by default, `--full` from scratch);
+    /// a paired gate on held-out corrections and the frozen test split decides
+    /// promotion (`--dry-run` only reports).
+    Retrain(retrain::RetrainArgs),
+    /// Restore the model the last promotion replaced.
+    Rollback(retrain::RollbackArgs),
 }
 
 /// `--router NAME`, with help listing every router the runtime can build.
@@ -192,9 +197,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ablate(args) => model::run_ablate(&config, args)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Retrain(args) => model::run_retrain(&config, args)
+        Command::Retrain(args) => retrain::run_retrain(&config, args)
             .await
             .map(|_| ExitCode::SUCCESS),
+        Command::Rollback(args) => retrain::run_rollback(&config, args).map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! toolforge_plugin_abi_version() -> u32                           // must equal TOOLFORGE_PLUGIN_ABI_VERSION = 1
-//! toolforge_plugin_spec() -> *mut c_char                          // JSON {"name","description","parameters"}
+//! toolforge_plugin_spec() -> *mut c_char                          // JSON {"name","description","parameters"[,"examples"]}
 //! toolforge_plugin_call(args_json: *const c_char) -> *mut c_char  // JSON {"ok": <value>} or {"error": "<msg>"}
 //! toolforge_plugin_free(ptr: *mut c_char)                         // frees strings returned above
 //! ```
@@ -19,6 +19,9 @@
 //!   and `toolforge_plugin_call` belong to the plugin's allocator: the host copies
 //!   them and hands each back to `toolforge_plugin_free` exactly once. The argument
 //!   string belongs to the host and is valid only during the call.
+//! - The spec may carry `"examples"`: example requests `[{"query", "arguments"}]`
+//!   (as [`toolforge_core::ToolExample`]); routers use them before any retraining
+//!   (nearest-prototype routing) and the data generator varies them into training data.
 //! - `parameters` is the JSON schema (an object schema) of the arguments. The host
 //!   checks arguments against it before calling, so the plugin sees only valid shapes
 //!   (it should still check its own bounds).
@@ -48,7 +51,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use libloading::Library;
 use serde_json::{json, Map, Value};
-use toolforge_core::{DynTool, ToolError, ToolSpec};
+use toolforge_core::{DynTool, ToolError, ToolExample, ToolSpec};
 
 /// The ABI version this host speaks; a plugin reporting another one is refused.
 pub const TOOLFORGE_PLUGIN_ABI_VERSION: u32 = 1;
@@ -163,6 +166,7 @@ impl Loaded {
 pub struct PluginTool {
     path: PathBuf,
     spec: ToolSpec,
+    examples: Vec<ToolExample>,
     library: Arc<Loaded>,
 }
 
@@ -209,11 +213,12 @@ impl PluginTool {
             .take_string(raw)
             .ok_or_else(|| invalid("the plugin returned a null pointer".to_string()))?
             .map_err(|e| invalid(format!("not UTF-8: {e}")))?;
-        let spec = parse_spec(&text).map_err(invalid)?;
+        let (spec, examples) = parse_spec(&text).map_err(invalid)?;
         tracing::info!(tool = %spec.name, path = %path.display(), "loaded plugin tool");
         Ok(Self {
             path,
             spec,
+            examples,
             library: Arc::new(loaded),
         })
     }
@@ -233,6 +238,10 @@ impl PluginTool {
 impl DynTool for PluginTool {
     fn spec(&self) -> ToolSpec {
         self.spec.clone()
+    }
+
+    fn examples(&self) -> Vec<ToolExample> {
+        self.examples.clone()
     }
 
     async fn call_json(&self, arguments: Value) -> Result<Value, ToolError> {
@@ -315,9 +324,16 @@ fn symbol<T: Copy>(library: &Library, path: &Path, name: &str) -> Result<T, Plug
         .map_err(|_| missing())
 }
 
-/// Parses and checks a plugin's spec JSON.
-fn parse_spec(text: &str) -> Result<ToolSpec, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+/// Parses and checks a plugin's spec JSON and its optional example requests.
+fn parse_spec(text: &str) -> Result<(ToolSpec, Vec<ToolExample>), String> {
+    let mut value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let examples: Vec<ToolExample> = match value.as_object_mut().and_then(|m| m.remove("examples"))
+    {
+        None | Some(Value::Null) => Vec::new(),
+        Some(list) => serde_json::from_value(list).map_err(|e| {
+            format!("\"examples\" must be a list of {{\"query\", \"arguments\"}}: {e}")
+        })?,
+    };
     let spec: ToolSpec = serde_json::from_value(value)
         .map_err(|e| format!("expected {{\"name\", \"description\", \"parameters\"}}: {e}"))?;
     let name_ok = !spec.name.is_empty()
@@ -341,7 +357,11 @@ fn parse_spec(text: &str) -> Result<ToolSpec, String> {
             "parameters must be an object schema ({\"type\": \"object\", ...})".to_string(),
         );
     }
-    Ok(spec)
+    for example in &examples {
+        spec.validate(&Value::Object(example.arguments.clone()))
+            .map_err(|e| format!("example {:?} has invalid arguments: {e}", example.query))?;
+    }
+    Ok((spec, examples))
 }
 
 /// Turns a call reply into the tool's result or error.
@@ -412,7 +432,23 @@ mod tests {
     fn specs_are_checked() {
         let good =
             r#"{"name":"dice","description":"d","parameters":{"type":"object","properties":{}}}"#;
-        assert_eq!(parse_spec(good).unwrap().name, "dice");
+        assert_eq!(parse_spec(good).unwrap().0.name, "dice");
+        assert!(parse_spec(good).unwrap().1.is_empty());
+        let with_examples = r#"{"name":"dice","description":"d","parameters":{"type":"object","properties":{"sides":{"type":"integer"}}},
+            "examples":[{"query":"roll a d20","arguments":{"sides":20}}]}"#;
+        let (spec, examples) = parse_spec(with_examples).unwrap();
+        assert!(spec.parameters.get("examples").is_none());
+        assert_eq!(examples[0].query, "roll a d20");
+        let bad_example = r#"{"name":"dice","description":"d","parameters":{"type":"object","properties":{"sides":{"type":"integer"}}},
+            "examples":[{"query":"roll","arguments":{"sides":"many"}}]}"#;
+        assert!(parse_spec(bad_example)
+            .unwrap_err()
+            .contains("invalid arguments"));
+        assert!(parse_spec(
+            r#"{"name":"d","description":"d","parameters":{"type":"object"},"examples":3}"#
+        )
+        .unwrap_err()
+        .contains("must be a list"));
         assert!(parse_spec("nope").unwrap_err().contains("not JSON"));
         assert!(parse_spec(r#"{"name":"dice"}"#)
             .unwrap_err()

@@ -274,10 +274,14 @@ pub fn distilled_to_candidates(lines: &[DistilledLine]) -> Vec<Candidate> {
                 }
             };
             meta.insert("id".into(), Value::String(line.id.clone()));
+            // A query asked for as unsupported that the teacher also answers
+            // with no call keeps the flag (the filter drops it when calls remain).
+            let asked_unsupported =
+                meta.get("category").and_then(Value::as_str) == Some("unsupported");
             Candidate {
                 query: line.query.clone(),
                 raw_calls: line.calls.clone(),
-                unsupported: false,
+                unsupported: asked_unsupported && line.calls.is_empty(),
                 source: format!("teacher:{}", line.teacher),
                 meta: Value::Object(meta),
             }

@@ -270,6 +270,14 @@ fn accuracies(groups: BTreeMap<String, (usize, usize)>) -> BTreeMap<String, (f64
         .collect()
 }
 
+/// Whether `prediction` calls an acceptable set of tools for `example` (the
+/// per-example verdict behind tool-set accuracy).
+pub fn tool_set_right(example: &Example, prediction: &Prediction) -> bool {
+    example
+        .accepted_sets()
+        .contains(&tool_set(&prediction.calls))
+}
+
 /// Scores `predictions` (one per example, same order) against the gold calls.
 pub fn evaluate(
     router: &str,

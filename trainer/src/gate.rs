@@ -304,7 +304,7 @@ mod tests {
         let (current, candidate) = with_flips(40, &[], &gained);
         let learned = paired("corrections", &current, &candidate, &policy);
         assert!(learned.better_beyond_noise());
-        let verdict = decide(&[test.clone()], Some(&learned));
+        let verdict = decide(std::slice::from_ref(&test), Some(&learned));
         assert!(verdict.promote);
         assert!(verdict.reasons.iter().any(|r| r.starts_with("learned")));
 

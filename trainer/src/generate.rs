@@ -17,6 +17,7 @@
 //! assert!(examples.iter().all(|e| e.source == "teacher:offline"));
 //! ```
 
+mod actions;
 mod examples;
 mod gazetteer;
 mod math;
@@ -48,13 +49,14 @@ pub const SOURCE: &str = "teacher:offline";
 /// tools it has templates for, `no_tool`, and `multi` (two or three
 /// sub-requests). Defaults follow the write-up: single-tool and no-tool classes
 /// summing to ~100, plus autonomous tasks and multi-tool chains on top.
-const DEFAULT_MIX: [(&str, f64); 11] = [
+const DEFAULT_MIX: [(&str, f64); 12] = [
     ("web_search", 24.0),
     ("calculator", 13.0),
     ("weather", 12.0),
     ("translate", 11.0),
     ("wikipedia", 11.0),
     ("no_tool", 10.0),
+    ("unsupported", 6.0),
     ("dictionary", 7.0),
     ("datetime", 6.0),
     ("unit_converter", 5.0),
@@ -444,9 +446,9 @@ impl Generator {
         out
     }
 
-    fn clause(&mut self, tool: Option<&'static str>, chain: bool) -> Option<Clause> {
+    fn clause(&mut self, class: &'static str, chain: bool) -> Option<Clause> {
         for _ in 0..30 {
-            if let Some(c) = build_clause(&self.gaz, tool, chain, &mut self.rng) {
+            if let Some(c) = build_clause(&self.gaz, class, chain, &mut self.rng) {
                 return Some(c);
             }
         }
@@ -456,8 +458,7 @@ impl Generator {
     fn example(&mut self, class: &'static str) -> Option<Example> {
         let clauses = match class {
             "multi" => self.chain_clauses()?,
-            "no_tool" => vec![self.clause(None, false)?],
-            tool => vec![self.clause(Some(tool), false)?],
+            class => vec![self.clause(class, false)?],
         };
         let (mut segs, has_lead) = self.assemble(&clauses);
         template::tidy(&mut segs);
@@ -483,6 +484,7 @@ impl Generator {
             calls,
             source: SOURCE.to_string(),
             meta: json!({"category": class, "style": style, "template": template_id}),
+            unsupported: class == "unsupported",
             ..Example::default()
         })
     }
@@ -493,7 +495,7 @@ impl Generator {
             .mix
             .weights()
             .iter()
-            .filter(|(c, _)| !["no_tool", "multi", "autonomous_task"].contains(c))
+            .filter(|(c, _)| !["no_tool", "unsupported", "multi", "autonomous_task"].contains(c))
             .map(|(c, w)| (*c, w.max(0.0) + 1.0))
             .collect();
         let weights: Vec<f64> = tools.iter().map(|t| t.1).collect();
@@ -508,7 +510,7 @@ impl Generator {
         }
         let mut clauses = Vec::new();
         for tool in chosen {
-            clauses.push(self.clause(Some(tool), true)?);
+            clauses.push(self.clause(tool, true)?);
         }
         Some(clauses)
     }

@@ -54,7 +54,41 @@ pub fn spec() -> Value {
         "name": "dice",
         "description": "Rolls dice: how many, and how many sides each (a d6 unless told otherwise).",
         "parameters": parameters,
+        "examples": examples()
+            .into_iter()
+            .map(|(query, arguments)| json!({"query": query, "arguments": arguments}))
+            .collect::<Vec<_>>(),
     })
+}
+
+/// Example requests with their arguments, shipped in the spec: the host
+/// routes to the tool by them before any retraining and varies them into
+/// training data.
+fn examples() -> Vec<(&'static str, Value)> {
+    vec![
+        ("roll a die", json!({})),
+        ("roll 2 dice", json!({"count": 2})),
+        (
+            "roll 3 dice with 20 sides",
+            json!({"count": 3, "sides": 20}),
+        ),
+        ("throw a d20 for me", json!({"sides": 20})),
+        (
+            "can you roll 4 six-sided dice",
+            json!({"count": 4, "sides": 6}),
+        ),
+        (
+            "toss 2 dice with 12 sides",
+            json!({"count": 2, "sides": 12}),
+        ),
+        (
+            "give me a random roll of a 10 sided die",
+            json!({"sides": 10}),
+        ),
+        ("dice roll please", json!({})),
+        ("roll 5 dice for yahtzee", json!({"count": 5})),
+        ("i need a d8 roll", json!({"sides": 8})),
+    ]
 }
 
 /// Runs one call: JSON arguments in, the tool's JSON result (or an error message) out.

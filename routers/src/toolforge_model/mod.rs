@@ -113,6 +113,8 @@ pub struct QueryScores {
     pub tool_logits: Vec<f32>,
     /// `tokens.len() * tags` tag logits.
     pub tag_logits: Vec<f32>,
+    /// The sentence vector the tool head reads (`compact`; empty for `minilm`).
+    pub sentence: Vec<f32>,
 }
 
 /// The network part of a loaded model.
@@ -425,16 +427,18 @@ impl ToolForgeModel {
                 truncated,
                 tool_logits: vec![0.0; self.config.head_outputs()],
                 tag_logits: Vec::new(),
+                sentence: Vec::new(),
             });
         }
         let texts: Vec<&str> = tokens.iter().map(|t| t.text(query)).collect();
         let features = vocab.featurize(&texts);
-        let (tool_logits, tag_logits) = fast.run(&features);
+        let output = fast.run(&features);
         Ok(QueryScores {
             tokens,
             truncated,
-            tool_logits,
-            tag_logits,
+            tool_logits: output.tools,
+            tag_logits: output.tags,
+            sentence: output.sentence,
         })
     }
 
@@ -449,6 +453,7 @@ impl ToolForgeModel {
                 truncated: encoded.truncated,
                 tool_logits: vec![0.0; self.config.head_outputs()],
                 tag_logits: Vec::new(),
+                sentence: Vec::new(),
             });
         }
         let (tool_logits, tag_logits) = heads.run(&encoded.states)?;
@@ -457,6 +462,7 @@ impl ToolForgeModel {
             truncated: encoded.truncated,
             tool_logits,
             tag_logits,
+            sentence: Vec::new(),
         })
     }
 

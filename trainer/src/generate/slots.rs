@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::actions;
 use super::gazetteer::{Gazetteers, Topic};
 use super::math;
 use super::rng::Rng;
@@ -936,7 +937,7 @@ impl<'a> Filler<'a> {
                 };
                 Some(vec![Seg::free(text)])
             }
-            _ => None,
+            slot => actions::fill(slot, rng).map(|text| vec![Seg::free(text)]),
         }
     }
 
@@ -1084,12 +1085,16 @@ fn goal(gaz: &Gazetteers, rng: &mut Rng) -> Option<String> {
     })
 }
 
-/// The template list for a tool whose templates do not depend on a value (its
-/// `main` kind; the no-tool class for `None`).
-fn template_set(tool: Option<&str>) -> Option<(&'static str, Vec<&'static str>)> {
-    match tool {
-        None => Some(("no_tool", templates::NO_TOOL.to_vec())),
-        Some(name) => {
+/// The generator's own classes, whose clauses call no tool.
+pub(crate) const NO_CALL_CLASSES: &[&str] = &["no_tool", "unsupported"];
+
+/// The template list for a class whose templates do not depend on a value (a
+/// tool's `main` kind, or one of [`NO_CALL_CLASSES`]).
+fn template_set(class: &str) -> Option<(&'static str, Vec<&'static str>)> {
+    match class {
+        "no_tool" => Some(("no_tool", templates::NO_TOOL.to_vec())),
+        "unsupported" => Some(("unsupported", templates::UNSUPPORTED.to_vec())),
+        name => {
             let set = templates::for_tool(name, "main");
             let name = toolforge_tools::knowledge::for_tool(name)?.tool;
             (!set.is_empty()).then_some((name, set))
@@ -1097,15 +1102,16 @@ fn template_set(tool: Option<&str>) -> Option<(&'static str, Vec<&'static str>)>
     }
 }
 
-/// Builds one clause for `tool` (None = no tool). `chain` restricts to
-/// templates usable inside a multi-tool query. None when the draw failed
-/// (the caller draws again).
+/// Builds one clause for `class` (a tool's name, or one of
+/// [`NO_CALL_CLASSES`]). `chain` restricts to templates usable inside a
+/// multi-tool query. None when the draw failed (the caller draws again).
 pub(crate) fn build_clause(
     gaz: &Gazetteers,
-    tool: Option<&'static str>,
+    class: &'static str,
     chain: bool,
     rng: &mut Rng,
 ) -> Option<Clause> {
+    let tool = (!NO_CALL_CLASSES.contains(&class)).then_some(class);
     let mut filler = Filler::new(gaz, tool);
     let (set_name, set): (String, Vec<&'static str>) = match tool {
         Some("dictionary") => {
@@ -1141,7 +1147,7 @@ pub(crate) fn build_clause(
             (format!("wikipedia/{kind}"), set)
         }
         _ => {
-            let (name, set) = template_set(tool)?;
+            let (name, set) = template_set(class)?;
             (name.to_string(), set)
         }
     };
@@ -1240,7 +1246,7 @@ mod tests {
     fn every_template_renders() {
         let gaz = Gazetteers::load();
         let mut rng = Rng::new(11);
-        for tool in TOOLS.iter().map(|t| Some(*t)).chain(std::iter::once(None)) {
+        for tool in TOOLS.iter().chain(NO_CALL_CLASSES) {
             for _ in 0..400 {
                 let mut ok = false;
                 for _ in 0..20 {
@@ -1262,7 +1268,8 @@ mod tests {
             .flat_map(|k| k.templates.iter().map(|(kind, _)| k.templates(kind)))
             .collect();
         lists.push(templates::NO_TOOL.to_vec());
-        assert_eq!(lists.len(), 23);
+        lists.push(templates::UNSUPPORTED.to_vec());
+        assert_eq!(lists.len(), 24);
         let mut rng = Rng::new(3);
         for list in &lists {
             for line in list {

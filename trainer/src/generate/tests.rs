@@ -92,7 +92,8 @@ fn calls_follow_the_contract() {
             }
         }
         match category(&e) {
-            "no_tool" => assert!(e.calls.is_empty(), "{e:?}"),
+            "no_tool" => assert!(e.calls.is_empty() && !e.unsupported, "{e:?}"),
+            "unsupported" => assert!(e.calls.is_empty() && e.unsupported, "{e:?}"),
             "multi" => assert!(e.calls.len() >= 2, "{e:?}"),
             tool => {
                 assert_eq!(e.calls.len(), 1, "{e:?}");

@@ -58,6 +58,12 @@ fn category_instruction(request: &QueryRequest) -> Result<String, TeacherError> 
                            writing or coding help, or questions about the assistant itself. \
                            Make some of them look superficially like tool requests."
             .to_string(),
+        ("unsupported", _) => "Each message asks for an action in the world or in an app that \
+                               none of the tools can perform: alarms, timers, reminders, \
+                               calendars, calls, messages, music, smart home, banking, bookings, \
+                               orders, rides. Make some of them look superficially like tool \
+                               requests."
+            .to_string(),
         ("ambiguous", Some(t)) => format!(
             "Each message is a borderline case between `{t}` and another tool or no tool, yet \
              has one right answer for a careful reader."
