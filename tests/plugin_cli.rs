@@ -36,8 +36,12 @@ fn build_dice_plugin() -> PathBuf {
 }
 
 fn ask(config: &Path, query: &str) -> (bool, Value, String) {
+    ask_with(config, "regex", query)
+}
+
+fn ask_with(config: &Path, router: &str, query: &str) -> (bool, Value, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_toolforge"))
-        .args(["ask", "--json", "--router", "regex", "--config"])
+        .args(["ask", "--json", "--router", router, "--config"])
         .arg(config)
         .arg(query)
         .env("TOOLFORGE_LOG", "off")
@@ -86,4 +90,119 @@ fn plugin_tool_is_registered_routed_and_answers() {
         .unwrap();
     let specs: Vec<Value> = serde_json::from_slice(&tools.stdout).unwrap();
     assert!(specs.iter().any(|s| s["name"] == "dice"));
+}
+
+fn route(config: &Path, queries: &[&str]) -> Vec<Value> {
+    let input: String = queries
+        .iter()
+        .map(|q| format!("{}\n", serde_json::json!({"query": q})))
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_toolforge"))
+        .args(["route", "--config"])
+        .arg(config)
+        .env("TOOLFORGE_LOG", "off")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run toolforge");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_default_chain_routes_the_plugin_by_its_rules_phrased_several_ways() {
+    let plugin = build_dice_plugin();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plugin-dice/rules.toml");
+    let config = dir.path().join("toolforge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[regex]\nrules = {:?}\n[tools]\nplugins = [{:?}]\n",
+            rules.display().to_string(),
+            plugin.display().to_string()
+        ),
+    )
+    .unwrap();
+    let cases = [
+        ("roll 3 dice with 20 sides", Some(3), Some(20)),
+        ("can you roll a d20", None, Some(20)),
+        ("throw two six-sided dice", Some(2), Some(6)),
+        ("toss 4 d6", Some(4), Some(6)),
+        ("roll 2d8", Some(2), Some(8)),
+    ];
+    let queries: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let decisions = route(&config, &queries);
+    for ((query, count, sides), decision) in cases.iter().zip(&decisions) {
+        let call = &decision["calls"][0];
+        assert_eq!(call["tool"], "dice", "{query}: {decision}");
+        assert_eq!(decision["router"], "new_tools", "{query}: {decision}");
+        assert_eq!(
+            call["arguments"].get("count").and_then(Value::as_u64),
+            *count,
+            "{query}"
+        );
+        assert_eq!(
+            call["arguments"].get("sides").and_then(Value::as_u64),
+            *sides,
+            "{query}"
+        );
+    }
+    // The built-in tools still go to the model.
+    let others = route(&config, &["weather in Oslo tomorrow", "what is 17 * 3"]);
+    assert_eq!(others[0]["calls"][0]["tool"], "weather");
+    assert_eq!(others[1]["calls"][0]["tool"], "calculator");
+    assert_eq!(others[0]["router"], "toolforge");
+    let (ok, answer, stderr) = ask_with(&config, "chain", "throw two six-sided dice");
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        answer["calls"][0]["output"]["rolls"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_plugin_without_rules_is_routed_by_its_example_requests() {
+    let plugin = build_dice_plugin();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("toolforge.toml");
+    std::fs::write(
+        &config,
+        format!("[tools]\nplugins = [{:?}]\n", plugin.display().to_string()),
+    )
+    .unwrap();
+    let decisions = route(
+        &config,
+        &[
+            "roll five dice",
+            "toss 4 dice with 6 sides",
+            "set an alarm for 7",
+            "play some music",
+            "tell me a joke",
+            "what's the weather in Oslo",
+        ],
+    );
+    assert_eq!(decisions[0]["calls"][0]["tool"], "dice", "{}", decisions[0]);
+    assert_eq!(decisions[0]["router"], "new_tools");
+    let toss = &decisions[1]["calls"][0];
+    assert_eq!(toss["tool"], "dice", "{}", decisions[1]);
+    assert_eq!(toss["arguments"]["count"], 4);
+    assert_eq!(toss["arguments"]["sides"], 6);
+    for decision in &decisions[2..] {
+        assert_ne!(decision["router"], "new_tools", "{decision}");
+    }
+    assert_eq!(decisions[5]["calls"][0]["tool"], "weather");
 }

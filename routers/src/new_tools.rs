@@ -13,7 +13,6 @@
 //! same place (next to the same word), so "roll 2 dice with 6 sides" teaches
 //! `count` and `sides` for "throw 3 dice with 20 sides".
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -26,15 +25,64 @@ use crate::{RegexRouter, ToolForgeRouter};
 /// Name reported in decisions.
 pub const NAME: &str = "new_tools";
 
+/// Names of the no-call outcomes' prototypes (not tool names: `<` is not
+/// allowed in one).
+const DIRECT: &str = "<direct>";
+const UNSUPPORTED: &str = "<unsupported>";
+
 /// Cosine similarity to a new tool's prototype from which a query is routed
 /// to it (the decision's confidence is the similarity).
-pub const DEFAULT_MIN_SIMILARITY: f32 = 0.8;
+pub const DEFAULT_MIN_SIMILARITY: f32 = 0.5;
 
-/// A new tool's examples under the model: their unit vectors and their mean.
+/// Requests answered without a tool, as one more prototype a new tool must beat.
+const DIRECT_EXAMPLES: &[&str] = &[
+    "hi there",
+    "thanks a lot",
+    "tell me a joke",
+    "how are you today",
+    "write a short poem about autumn",
+    "what can you do",
+    "who made you",
+    "good night",
+    "give me some advice on staying focused",
+    "what do you think about cats",
+    "summarize this paragraph for me",
+    "yes",
+];
+
+/// Requests no tool can serve (actions in the world or in an app), as another.
+const UNSUPPORTED_EXAMPLES: &[&str] = &[
+    "set an alarm for 7 am",
+    "remind me to call mom tomorrow",
+    "play some jazz",
+    "turn off the lights in the kitchen",
+    "text john that i'm running late",
+    "book a table for two at 8",
+    "order a large pizza",
+    "add milk to my shopping list",
+    "call my sister",
+    "transfer 50 dollars to savings",
+    "get me an uber to the airport",
+    "schedule a meeting with sarah on friday",
+    "turn the volume up",
+    "book me a flight to boston",
+];
+
+/// The registered tools' example requests under the model, centred on their
+/// common mean (sentence vectors share a large common direction; without it
+/// every query looks alike).
 #[derive(Debug, Clone)]
-struct Prototype {
-    /// Hash of the example queries it was computed from.
+struct Prototypes {
+    /// Hash of every example query it was computed from.
     key: u64,
+    background: Vec<f32>,
+    tools: Vec<ToolPrototype>,
+}
+
+/// One tool's prototype: the mean of its examples' centred unit vectors.
+#[derive(Debug, Clone)]
+struct ToolPrototype {
+    name: String,
     mean: Vec<f32>,
     examples: Vec<(Vec<f32>, ToolExample)>,
 }
@@ -45,7 +93,7 @@ pub struct NewToolRouter {
     model: Arc<ToolForgeRouter>,
     rules: Option<Arc<RegexRouter>>,
     min_similarity: f32,
-    prototypes: Mutex<HashMap<String, Arc<Prototype>>>,
+    prototypes: Mutex<Option<Arc<Prototypes>>>,
 }
 
 impl NewToolRouter {
@@ -55,7 +103,7 @@ impl NewToolRouter {
             model,
             rules: None,
             min_similarity: DEFAULT_MIN_SIMILARITY,
-            prototypes: Mutex::new(HashMap::new()),
+            prototypes: Mutex::new(None),
         }
     }
 
@@ -65,7 +113,7 @@ impl NewToolRouter {
         self
     }
 
-    /// Routes by prototype from this cosine similarity on (default 0.8).
+    /// Routes by prototype from this cosine similarity on (default 0.5).
     pub fn with_min_similarity(mut self, min_similarity: f32) -> Self {
         self.min_similarity = min_similarity;
         self
@@ -105,28 +153,25 @@ impl NewToolRouter {
                 }
             }
         }
-        let embed = |text: &str| -> Option<Vec<f32>> {
-            let sentence = model.score(text).ok()?.sentence;
-            unit(sentence)
-        };
-        let Some(query_vector) = embed(query) else {
+        let embed = |text: &str| model.score(text).ok().map(|scores| scores.sentence);
+        let Some(prototypes) = self.prototypes(context, &embed) else {
             return Ok(None);
         };
-        let mut best: Option<(f32, &str, Arc<Prototype>)> = None;
-        for name in new_tools {
-            let examples = context.examples_of(name);
-            let Some(prototype) = self.prototype(name, examples, &embed) else {
-                continue;
-            };
-            let similarity = dot(&query_vector, &prototype.mean);
-            if best.as_ref().is_none_or(|(s, _, _)| similarity > *s) {
-                best = Some((similarity, name, prototype));
-            }
-        }
-        let Some((similarity, tool, prototype)) = best else {
+        let Some(query_vector) = embed(query).and_then(|v| centred(v, &prototypes.background))
+        else {
             return Ok(None);
         };
-        if similarity < self.min_similarity {
+        let Some((similarity, prototype)) = prototypes
+            .tools
+            .iter()
+            .map(|p| (dot(&query_vector, &p.mean), p))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+        else {
+            return Ok(None);
+        };
+        tracing::debug!(tool = %prototype.name, similarity, "nearest prototype");
+        let tool = prototype.name.as_str();
+        if !new_tools.contains(&tool) || similarity < self.min_similarity {
             return Ok(None);
         }
         let Some(nearest) = prototype
@@ -155,49 +200,114 @@ impl NewToolRouter {
         }))
     }
 
-    /// The prototype of `tool` from `examples`, computed once per set of examples.
-    fn prototype(
+    /// The prototypes of every registered tool with examples, computed once
+    /// per set of examples.
+    fn prototypes(
         &self,
-        tool: &str,
-        examples: &[ToolExample],
+        context: &RouteContext,
         embed: &dyn Fn(&str) -> Option<Vec<f32>>,
-    ) -> Option<Arc<Prototype>> {
-        if examples.is_empty() {
-            return None;
-        }
-        let key = examples_key(examples);
+    ) -> Option<Arc<Prototypes>> {
+        let key = examples_key(context);
         if let Ok(cache) = self.prototypes.lock() {
-            if let Some(p) = cache.get(tool).filter(|p| p.key == key) {
+            if let Some(p) = cache.as_ref().filter(|p| p.key == key) {
                 return Some(p.clone());
             }
         }
-        let vectors: Vec<(Vec<f32>, ToolExample)> = examples
+        let raw: Vec<(String, Vec<(Vec<f32>, ToolExample)>)> = context
+            .tools
             .iter()
-            .filter_map(|e| Some((embed(&e.query)?, e.clone())))
+            .map(|spec| {
+                let vectors = context
+                    .examples_of(&spec.name)
+                    .iter()
+                    .filter_map(|e| Some((embed(&e.query)?, e.clone())))
+                    .collect::<Vec<_>>();
+                (spec.name.clone(), vectors)
+            })
+            .filter(|(_, vectors)| !vectors.is_empty())
             .collect();
-        let dim = vectors.first()?.0.len();
-        let mut mean = vec![0f32; dim];
-        for (v, _) in &vectors {
-            for (m, x) in mean.iter_mut().zip(v) {
-                *m += x;
-            }
+        let mut raw = raw;
+        for (outcome, queries) in [
+            (DIRECT, DIRECT_EXAMPLES),
+            (UNSUPPORTED, UNSUPPORTED_EXAMPLES),
+        ] {
+            let vectors = queries
+                .iter()
+                .filter_map(|q| {
+                    let example = ToolExample {
+                        query: (*q).to_string(),
+                        arguments: Map::new(),
+                    };
+                    Some((embed(q)?, example))
+                })
+                .collect();
+            raw.push((outcome.to_string(), vectors));
         }
-        let prototype = Arc::new(Prototype {
+        let all: Vec<&Vec<f32>> = raw
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|(x, _)| x))
+            .collect();
+        let background = mean(&all)?;
+        let tools = raw
+            .into_iter()
+            .filter_map(|(name, vectors)| {
+                let examples: Vec<(Vec<f32>, ToolExample)> = vectors
+                    .into_iter()
+                    .filter_map(|(v, e)| Some((centred(v, &background)?, e)))
+                    .collect();
+                let units: Vec<&Vec<f32>> = examples.iter().map(|(v, _)| v).collect();
+                let mean = unit(mean(&units)?)?;
+                Some(ToolPrototype {
+                    name,
+                    mean,
+                    examples,
+                })
+            })
+            .collect();
+        let prototypes = Arc::new(Prototypes {
             key,
-            mean: unit(mean)?,
-            examples: vectors,
+            background,
+            tools,
         });
         if let Ok(mut cache) = self.prototypes.lock() {
-            cache.insert(tool.to_string(), prototype.clone());
+            *cache = Some(prototypes.clone());
         }
-        Some(prototype)
+        Some(prototypes)
     }
 }
 
-fn examples_key(examples: &[ToolExample]) -> u64 {
-    examples.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, e| {
-        e.query
-            .bytes()
+fn mean(vectors: &[&Vec<f32>]) -> Option<Vec<f32>> {
+    let first = vectors.first()?;
+    let mut sum = vec![0f32; first.len()];
+    for v in vectors {
+        for (s, x) in sum.iter_mut().zip(v.iter()) {
+            *s += x;
+        }
+    }
+    let n = vectors.len() as f32;
+    Some(sum.into_iter().map(|s| s / n).collect())
+}
+
+/// `v - background`, as a unit vector.
+fn centred(v: Vec<f32>, background: &[f32]) -> Option<Vec<f32>> {
+    if v.len() != background.len() {
+        return None;
+    }
+    unit(v.iter().zip(background).map(|(x, b)| x - b).collect())
+}
+
+/// A hash of the registered tools' names and example queries.
+fn examples_key(context: &RouteContext) -> u64 {
+    let texts = context.tools.iter().flat_map(|spec| {
+        std::iter::once(spec.name.as_str()).chain(
+            context
+                .examples_of(&spec.name)
+                .iter()
+                .map(|e| e.query.as_str()),
+        )
+    });
+    texts.fold(0xcbf2_9ce4_8422_2325u64, |h, text| {
+        text.bytes()
             .chain([0])
             .fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
     })
@@ -375,8 +485,9 @@ mod tests {
         assert!(unit(vec![0.0, 0.0]).is_none());
         let v = unit(vec![3.0, 4.0]).unwrap();
         assert!((dot(&v, &v) - 1.0).abs() < 1e-6);
-        let a = [example("a", json!({}))];
-        let b = [example("b", json!({}))];
-        assert_ne!(examples_key(&a), examples_key(&b));
+        let centred = centred(vec![2.0, 1.0], &[1.0, 1.0]).unwrap();
+        assert_eq!(centred, vec![1.0, 0.0]);
+        let m = mean(&[&vec![1.0, 3.0], &vec![3.0, 5.0]]).unwrap();
+        assert_eq!(m, vec![2.0, 4.0]);
     }
 }
