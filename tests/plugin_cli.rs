@@ -206,3 +206,216 @@ fn a_plugin_without_rules_is_routed_by_its_example_requests() {
     }
     assert_eq!(decisions[5]["calls"][0]["tool"], "weather");
 }
+
+fn toolforge(args: &[&str], envs: &[(&str, &Path)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_toolforge"));
+    command.args(args).env_remove("TOOLFORGE_MODEL_DIR");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    command.output().expect("run toolforge")
+}
+
+/// The first `n` lines of a split of the shipped data.
+fn head_split(from: &str, to: &Path, n: usize) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("data").join(from)).unwrap();
+    let lines: Vec<&str> = text.lines().take(n).collect();
+    std::fs::write(to.join(from), lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn corrected_runs_of_a_new_tool_retrain_through_the_gate() {
+    let plugin = build_dice_plugin();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("toolforge.toml");
+    std::fs::write(
+        &config,
+        format!("[tools]\nplugins = [{:?}]\n", plugin.display().to_string()),
+    )
+    .unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let envs = [("TOOLFORGE_LOG_PATH", log.as_path())];
+    let requests = [
+        ("roll 2 dice", 2, 6),
+        ("throw 3 dice with 8 sides", 3, 8),
+        ("roll four twenty-sided dice", 4, 20),
+        ("i need 5 dice rolled", 5, 6),
+        ("give me 2 rolls of a 12 sided die", 2, 12),
+        ("toss 6 dice for me", 6, 6),
+        ("roll 3 d10s", 3, 10),
+        ("we need 2 dice with 4 sides each", 2, 4),
+    ];
+    for (query, count, sides) in requests {
+        let output = toolforge(
+            &["ask", "--json", "--config", config.to_str().unwrap(), query],
+            &envs,
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let last = std::fs::read_to_string(&log).unwrap();
+        let run: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+        let correction = serde_json::json!({"calls": [{"tool": "dice", "arguments": {"count": count, "sides": sides}}]});
+        let output = toolforge(
+            &[
+                "feedback",
+                "--config",
+                config.to_str().unwrap(),
+                run["run_id"].as_str().unwrap(),
+                "--correct",
+                &correction.to_string(),
+            ],
+            &envs,
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    head_split("train.jsonl", &data, 300);
+    head_split("validation.jsonl", &data, 60);
+    head_split("test.jsonl", &data, 80);
+    let out = dir.path().join("model");
+    let retrain = |extra: &[&str]| {
+        let mut args = vec![
+            "retrain",
+            "--config",
+            config.to_str().unwrap(),
+            "--logs",
+            log.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--replay",
+            "150",
+            "--epochs",
+            "2",
+            "--generate",
+            "40",
+        ];
+        args.extend_from_slice(extra);
+        toolforge(&args, &envs)
+    };
+    let dry = retrain(&["--dry-run"]);
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        stdout.contains("new tools the head grows for: dice"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("6 logged examples to learn from, 2 held out"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("frozen test split"), "{stdout}");
+    assert!(stdout.contains("held-out corrections"), "{stdout}");
+    assert!(stdout.contains("dry run: nothing promoted"), "{stdout}");
+    assert!(!out.exists(), "a dry run promotes nothing");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("model.candidate/gate.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["mode"], "warm_start");
+    assert_eq!(report["held_out"], 2);
+    assert!(report["verdict"]["promote"].is_boolean());
+    let candidate: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("model.candidate/model/config.json")).unwrap(),
+    )
+    .unwrap();
+    let tools: Vec<&str> = candidate["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools.last(),
+        Some(&"dice"),
+        "the head grew for the new tool"
+    );
+}
+
+#[test]
+fn rollback_swaps_the_model_with_the_one_it_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let previous = dir.path().join("model.previous");
+    let missing = toolforge(&["rollback", "--model", model.to_str().unwrap()], &[]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nothing to roll back to"));
+    for (path, text) in [(&model, "new"), (&previous, "old")] {
+        std::fs::create_dir_all(path).unwrap();
+        std::fs::write(path.join("config.json"), text).unwrap();
+    }
+    let output = toolforge(&["rollback", "--model", model.to_str().unwrap()], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(model.join("config.json")).unwrap(),
+        "old"
+    );
+    assert_eq!(
+        std::fs::read_to_string(previous.join("config.json")).unwrap(),
+        "new"
+    );
+    let again = toolforge(&["rollback", "--model", model.to_str().unwrap()], &[]);
+    assert!(again.status.success());
+    assert_eq!(
+        std::fs::read_to_string(model.join("config.json")).unwrap(),
+        "new"
+    );
+}
+
+#[test]
+fn the_c_plugin_speaks_the_same_abi_and_is_routed_by_its_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let library = dir.path().join(format!(
+        "{}toolforge_plugin_password{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o"])
+        .arg(&library)
+        .arg(root.join("examples/plugin-password-c/password.c"))
+        .status()
+        .expect("run the C compiler (cc)");
+    assert!(status.success(), "compiling password.c failed");
+    let config = dir.path().join("toolforge.toml");
+    std::fs::write(
+        &config,
+        format!("[tools]\nplugins = [{:?}]\n", library.display().to_string()),
+    )
+    .unwrap();
+    let (ok, answer, stderr) = ask_with(&config, "chain", "i need a 20 character password");
+    assert!(ok, "{stderr}");
+    let call = &answer["calls"][0];
+    assert_eq!(call["tool"], "password", "{answer}");
+    assert_eq!(call["arguments"]["length"], 20, "{answer}");
+    let password = call["output"]["password"].as_str().expect("a password");
+    assert_eq!(password.chars().count(), 20);
+    assert_eq!(answer["router"], "new_tools");
+    let tools = Command::new(env!("CARGO_BIN_EXE_toolforge"))
+        .args(["tools", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let specs: Vec<Value> = serde_json::from_slice(&tools.stdout).unwrap();
+    let spec = specs.iter().find(|s| s["name"] == "password").unwrap();
+    assert_eq!(spec["parameters"]["properties"]["length"]["maximum"], 128);
+}

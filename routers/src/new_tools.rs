@@ -174,15 +174,21 @@ impl NewToolRouter {
         if !new_tools.contains(&tool) || similarity < self.min_similarity {
             return Ok(None);
         }
-        let Some(nearest) = prototype
-            .examples
-            .iter()
-            .max_by(|a, b| dot(&query_vector, &a.0).total_cmp(&dot(&query_vector, &b.0)))
-            .map(|(_, example)| example)
-        else {
+        let mut ranked: Vec<&(Vec<f32>, ToolExample)> = prototype.examples.iter().collect();
+        ranked.sort_by(|a, b| dot(&query_vector, &b.0).total_cmp(&dot(&query_vector, &a.0)));
+        let Some(nearest) = ranked.first() else {
             return Ok(None);
         };
-        let arguments = transfer_arguments(nearest, query);
+        // The nearest example's arguments (those it does not name are kept);
+        // then arguments it lacks, from the next examples that name them at
+        // a place the query has too.
+        let (mut arguments, _) = transfer_arguments(&nearest.1, query);
+        for (_, example) in ranked.iter().skip(1) {
+            let (_, found) = transfer_arguments(example, query);
+            for (name, value) in found {
+                arguments.entry(name).or_insert(value);
+            }
+        }
         let call = ToolCall {
             tool: tool.to_string(),
             arguments,
@@ -337,34 +343,39 @@ fn words(text: &str) -> Vec<String> {
 /// The arguments of `example` carried over to `query`: a value the example's
 /// query names (one token, or a run of tokens) is looked for in `query` next to
 /// the same word (the one before it, else the one after it); values the
-/// example's query does not name (defaults, canonical forms) are kept as they
-/// are; values found at no matching place are left out.
-fn transfer_arguments(example: &ToolExample, query: &str) -> Map<String, Value> {
+/// example's query does not name (defaults, canonical forms, flags) are kept as
+/// they are; values found at no matching place are left out. Returns all the
+/// arguments and, separately, those found in `query`.
+fn transfer_arguments(
+    example: &ToolExample,
+    query: &str,
+) -> (Map<String, Value>, Map<String, Value>) {
     let source = words(&example.query);
     let target = words(query);
-    let mut out = Map::new();
+    let mut all = Map::new();
+    let mut found_in_query = Map::new();
     for (name, value) in &example.arguments {
         let text = match value {
             Value::String(s) => s.to_lowercase(),
             Value::Number(n) => n.to_string(),
             _ => {
-                out.insert(name.clone(), value.clone());
+                all.insert(name.clone(), value.clone());
                 continue;
             }
         };
         let value_words = words(&text);
         let Some(at) = find_run(&source, &value_words) else {
-            out.insert(name.clone(), value.clone());
+            all.insert(name.clone(), value.clone());
             continue;
         };
         let before = at.checked_sub(1).map(|i| source[i].as_str());
         let after = source.get(at + value_words.len()).map(String::as_str);
-        let found = match_span(&target, before, after, value_words.len(), value);
-        if let Some(found) = found {
-            out.insert(name.clone(), found);
+        if let Some(found) = match_span(&target, before, after, value_words.len(), value) {
+            all.insert(name.clone(), found.clone());
+            found_in_query.insert(name.clone(), found);
         }
     }
-    out
+    (all, found_in_query)
 }
 
 fn find_run(haystack: &[String], needle: &[String]) -> Option<usize> {
@@ -459,25 +470,29 @@ mod tests {
     #[test]
     fn arguments_move_to_the_same_place_in_a_new_query() {
         let dice = example("roll 2 dice with 6 sides", json!({"count": 2, "sides": 6}));
-        let args = transfer_arguments(&dice, "please roll 3 dice with 20 sides");
+        let (args, found) = transfer_arguments(&dice, "please roll 3 dice with 20 sides");
         assert_eq!(Value::Object(args), json!({"count": 3, "sides": 20}));
-        let args = transfer_arguments(&dice, "throw 4 dice");
+        assert_eq!(found.len(), 2);
+        let (args, _) = transfer_arguments(&dice, "throw 4 dice");
         assert_eq!(Value::Object(args), json!({"count": 4}));
         let stock = example(
             "price of apple stock today",
             json!({"symbol": "apple", "market": "NASDAQ"}),
         );
-        let args = transfer_arguments(&stock, "what is the price of tesla stock");
+        let (args, found) = transfer_arguments(&stock, "what is the price of tesla stock");
         assert_eq!(
             Value::Object(args),
             json!({"symbol": "tesla", "market": "NASDAQ"})
         );
+        assert_eq!(Value::Object(found), json!({"symbol": "tesla"}));
     }
 
     #[test]
     fn nothing_is_invented_when_the_place_is_missing() {
         let dice = example("roll 2 dice", json!({"count": 2}));
-        assert!(transfer_arguments(&dice, "roll some dice please").is_empty());
+        assert!(transfer_arguments(&dice, "roll some dice please")
+            .0
+            .is_empty());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use toolforge_routers::ToolForgeRouter;
 use toolforge_trainer::eval::{predict, tool_set_right};
 use toolforge_trainer::filter::{self, FilterConfig};
 use toolforge_trainer::gate::{self, GatePolicy, PairedScore, Verdict};
+use toolforge_trainer::generate::ExampleGenerator;
 use toolforge_trainer::logs::{self, LogsPolicy};
 use toolforge_trainer::retrain::{hold_out, warm_training_set, WarmPlan};
 use toolforge_trainer::split;
@@ -61,6 +62,14 @@ pub struct RetrainArgs {
     /// Warm start: old training examples replayed against forgetting.
     #[arg(long, default_value_t = 3000)]
     pub replay: usize,
+    /// Warm start: requests generated per newly registered tool from its example
+    /// requests (`data generate --tool`), trained on beside the logged ones.
+    #[arg(long, default_value_t = 200)]
+    pub generate: usize,
+    /// Warm start: peak learning rate (5e-4: with 100 corrected runs of two new
+    /// tools, 1e-3 lost 1.0 point on the dev set beyond noise, 5e-4 0.5 within it).
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
     /// Another held-out set (JSONL, `calls` or `accept`) the candidate must not
     /// regress on beyond noise; repeatable.
     #[arg(long = "guard", value_name = "FILE")]
@@ -180,7 +189,24 @@ pub async fn run_retrain(agent_config: &AgentConfig, args: RetrainArgs) -> anyho
             replay: args.replay,
             ..WarmPlan::default()
         };
-        let train_set = warm_training_set(&learn, &old_train, &plan);
+        let mut new_examples = learn.clone();
+        for name in &new_tools {
+            let (Some(spec), examples) = (context.tool(name), context.examples_of(name)) else {
+                continue;
+            };
+            if examples.is_empty() || args.generate == 0 {
+                continue;
+            }
+            let mut generator = ExampleGenerator::new(spec.clone(), examples, plan.seed)?;
+            let generated = generator.generate(args.generate);
+            println!(
+                "{} requests generated for `{name}` from its {} examples",
+                generated.len(),
+                examples.len()
+            );
+            new_examples.extend(generated);
+        }
+        let train_set = warm_training_set(&new_examples, &old_train, &plan);
         let mut warm_validation: Vec<Example> = validation
             .iter()
             .step_by((validation.len() / 1000).max(1))
@@ -190,7 +216,7 @@ pub async fn run_retrain(agent_config: &AgentConfig, args: RetrainArgs) -> anyho
         let config = TrainConfig {
             max_epochs: args.epochs.unwrap_or(6),
             patience: 3,
-            lr: 1e-3,
+            lr: args.lr,
             warmup_steps: 20,
             ..TrainConfig::default()
         };
@@ -288,11 +314,18 @@ pub async fn run_retrain(agent_config: &AgentConfig, args: RetrainArgs) -> anyho
         );
         return Ok(false);
     }
-    promote(&model_dir, &out)?;
+    let replaced = promote(&model_dir, &out)?;
+    let kept = if replaced {
+        format!(
+            " (the one it replaced is in {}; `toolforge rollback --model {}` restores it)",
+            previous_dir(&out).display(),
+            out.display()
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "promoted: the new model is in {} (the one it replaced is in {}; `toolforge rollback --model {}` restores it); {:.1} s in all",
-        out.display(),
-        previous_dir(&out).display(),
+        "promoted: the new model is in {}{kept}; {:.1} s in all",
         out.display(),
         started.elapsed().as_secs_f64()
     );
@@ -352,10 +385,11 @@ fn print_report(
 }
 
 /// Moves the model in `out` (if any) to `<out>.previous` and copies the
-/// candidate's files into `out`.
-fn promote(model_dir: &Path, out: &Path) -> anyhow::Result<()> {
+/// candidate's files into `out`; true when a model was replaced.
+fn promote(model_dir: &Path, out: &Path) -> anyhow::Result<bool> {
     let previous = previous_dir(out);
-    if out.join("config.json").is_file() {
+    let replaces = out.join("config.json").is_file();
+    if replaces {
         if previous.exists() {
             std::fs::remove_dir_all(&previous)
                 .with_context(|| format!("removing {}", previous.display()))?;
@@ -371,7 +405,7 @@ fn promote(model_dir: &Path, out: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("copying into {}", out.display()))?;
         }
     }
-    Ok(())
+    Ok(replaces)
 }
 
 /// Runs `toolforge rollback`: swaps the model directory with the one its last
