@@ -79,12 +79,15 @@ struct Prototypes {
     tools: Vec<ToolPrototype>,
 }
 
+/// Example requests with their sentence vectors.
+type Embedded = Vec<(Vec<f32>, ToolExample)>;
+
 /// One tool's prototype: the mean of its examples' centred unit vectors.
 #[derive(Debug, Clone)]
 struct ToolPrototype {
     name: String,
     mean: Vec<f32>,
-    examples: Vec<(Vec<f32>, ToolExample)>,
+    examples: Embedded,
 }
 
 /// Routes to tools the learned model does not know (see the module docs).
@@ -219,7 +222,7 @@ impl NewToolRouter {
                 return Some(p.clone());
             }
         }
-        let raw: Vec<(String, Vec<(Vec<f32>, ToolExample)>)> = context
+        let raw: Vec<(String, Embedded)> = context
             .tools
             .iter()
             .map(|spec| {
