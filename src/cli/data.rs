@@ -555,7 +555,8 @@ const QUERY_STYLES: [&str; 6] = [
 
 async fn teacher_queries(config: &AgentConfig, args: QueriesArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    let tools = tool_specs(config)?;
+    let context = route_context(config, build_router("regex", config)?)?;
+    let tools = context.tools.clone();
     let teacher = load_teacher(config, args.teacher.as_deref())?;
     let mix = parse_mix(args.mix.as_deref())?;
     let mut out = BufWriter::new(
@@ -583,6 +584,16 @@ async fn teacher_queries(config: &AgentConfig, args: QueriesArgs) -> anyhow::Res
                 category: category.to_string(),
                 style: style.to_string(),
                 count: args.batch.min(quota - got),
+                examples: tool
+                    .as_deref()
+                    .map(|name| {
+                        context
+                            .examples_of(name)
+                            .iter()
+                            .map(|e| e.query.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             };
             match teacher.generate_queries(&request, &tools).await {
                 Ok(queries) => {

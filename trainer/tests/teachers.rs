@@ -400,6 +400,7 @@ async fn both_teachers_generate_queries() {
         category: "single".into(),
         style: "spoken".into(),
         count: 3,
+        examples: Vec::new(),
     };
     let queries = gemini.generate_queries(&request, &tools).await.unwrap();
     assert_eq!(queries.len(), 3);
@@ -410,6 +411,7 @@ async fn both_teachers_generate_queries() {
         category: "no_tool".into(),
         style: "casual".into(),
         count: 1,
+        examples: Vec::new(),
     };
     let queries = openai.generate_queries(&chit_chat, &tools).await.unwrap();
     assert_eq!(queries, vec!["hey how are you doing today"]);

@@ -48,6 +48,9 @@ pub struct QueryRequest {
     pub style: String,
     /// How many queries to ask for.
     pub count: usize,
+    /// Example requests of `tool` (e.g. from its spec or `Tool::examples`),
+    /// shown to the teacher as a guide to the tool's domain, not to copy.
+    pub examples: Vec<String>,
 }
 
 /// A routing teacher.

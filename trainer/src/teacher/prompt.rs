@@ -128,6 +128,16 @@ pub fn query_generation_prompt(
             "Arguments of `{}` (JSON schema): {}\n",
             tool.name, tool.parameters
         ));
+        if !request.examples.is_empty() {
+            text.push_str(&format!(
+                "Requests `{}` serves look like these; write new ones in other words, do not \
+                 copy them:\n",
+                tool.name
+            ));
+            for example in request.examples.iter().take(10) {
+                text.push_str(&format!("- {example}\n"));
+            }
+        }
     }
     text.push_str(&category_instruction(request)?);
     text.push('\n');
@@ -193,6 +203,7 @@ mod tests {
             category: "single".into(),
             style: "spoken".into(),
             count: 7,
+            examples: vec!["is it sunny in lima".into()],
         };
         let tools = [spec("weather"), spec("calculator")];
         let text = query_generation_prompt(&request, &tools).unwrap();
@@ -201,6 +212,7 @@ mod tests {
         assert!(text.contains("exactly one tool: `weather`"));
         assert!(text.contains("transcribed speech"));
         assert!(text.contains("JSON array of strings"));
+        assert!(text.contains("do not copy them:\n- is it sunny in lima\n"));
         let unknown = QueryRequest {
             tool: Some("nope".into()),
             ..request.clone()
