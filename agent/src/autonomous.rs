@@ -128,7 +128,11 @@ impl AutonomousTask {
 /// otherwise it splits on `;`, "then", "and" and sentence ends.
 pub fn split_goal(goal: &str) -> Vec<String> {
     let goal = goal.trim().trim_end_matches(['.', '?', '!']);
-    let lower = goal.to_lowercase();
+    // ASCII case folding keeps every byte offset, so offsets found in `lower`
+    // cut `goal` on the same characters; full Unicode lowercasing changes
+    // lengths (the Kelvin sign `K` becomes a one-byte `k`). Every pattern
+    // matched here is ASCII.
+    let lower = goal.to_ascii_lowercase();
     let lead_ins = ["compare ", "contrast ", "research ", "find out "];
     let body_start = lead_ins
         .iter()
@@ -139,7 +143,7 @@ pub fn split_goal(goal: &str) -> Vec<String> {
             let at = body_start + at;
             let left = goal[body_start..at].trim();
             let rest = &goal[at + separator.len()..];
-            let rest_lower = rest.to_lowercase();
+            let rest_lower = rest.to_ascii_lowercase();
             let tail_at = [" for ", " in ", " as ", " on ", " regarding "]
                 .iter()
                 .filter_map(|t| rest_lower.find(t))
@@ -245,6 +249,24 @@ impl Tool for AutonomousTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn goals_whose_lowercase_changes_length_split_without_panicking() {
+        // U+212A KELVIN SIGN lowercases to one byte, U+0130 to three.
+        for goal in [
+            "compare \u{212A}elvin vs Celsius for cooking",
+            "research \u{0130}stanbul or Ankara as a base",
+            "\u{212A}\u{212A}\u{212A} then compare A versus B",
+            "\u{1E9E}tra\u{1E9E}e and \u{212A}",
+        ] {
+            let clauses = split_goal(goal);
+            assert!(!clauses.is_empty(), "{goal}");
+        }
+        assert_eq!(
+            split_goal("compare \u{212A}elvin vs Celsius for cooking"),
+            vec!["\u{212A}elvin for cooking", "Celsius for cooking"]
+        );
+    }
 
     #[test]
     fn comparisons_split_into_one_clause_per_side_with_shared_tail() {

@@ -2,7 +2,6 @@
 //! flushed as each run ends, with secrets redacted before anything touches disk.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -111,6 +110,7 @@ impl JsonlRunLog {
         }
         let file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
             .map_err(|source| LogError::Open {
@@ -129,18 +129,17 @@ impl JsonlRunLog {
         &self.path
     }
 
-    /// Appends any serialisable line (runs, feedback), redacted, and flushes.
+    /// Appends any serialisable line (runs, feedback), redacted, on a line of
+    /// its own (after a torn last line too), and flushes.
     pub fn append<T: Serialize>(&self, line: &T) -> Result<(), LogError> {
         let mut value = serde_json::to_value(line)?;
         self.redactor.redact(&mut value);
-        let mut text = serde_json::to_string(&value)?;
-        text.push('\n');
+        let text = serde_json::to_string(&value)?;
         let mut file = self
             .file
             .lock()
             .map_err(|_| std::io::Error::other("run log lock poisoned"))?;
-        file.write_all(text.as_bytes())?;
-        file.flush()?;
+        toolforge_core::jsonl::append_line(&mut file, &text)?;
         Ok(())
     }
 }
@@ -169,5 +168,20 @@ mod tests {
         assert_eq!(value["arguments"]["api_key"], REDACTED);
         assert_eq!(value["arguments"]["text"], "about");
         assert_eq!(value["nested"][0]["Authorization"], REDACTED);
+    }
+
+    #[test]
+    fn a_run_after_a_torn_line_starts_its_own_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.jsonl");
+        std::fs::write(&path, "{\"run_id\":\"a\"}\n{\"run_id\":\"torn").unwrap();
+        let log = JsonlRunLog::open(&path, Redactor::default()).unwrap();
+        log.append(&json!({"run_id": "b"})).unwrap();
+        log.append(&json!({"run_id": "c"})).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[2], r#"{"run_id":"b"}"#);
+        assert_eq!(lines[3], r#"{"run_id":"c"}"#);
     }
 }

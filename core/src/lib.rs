@@ -47,6 +47,7 @@
 pub mod deadline;
 pub mod decision;
 pub mod digest;
+pub mod jsonl;
 pub mod record;
 pub mod router;
 pub mod schema;

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -445,7 +445,6 @@ pub fn append_feedback(
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
     let mut buffer = Vec::new();
     let mut found = false;
-    let mut ends_with_newline = true;
     loop {
         buffer.clear();
         if reader
@@ -455,7 +454,6 @@ pub fn append_feedback(
         {
             break;
         }
-        ends_with_newline = buffer.last() == Some(&b'\n');
         if found {
             continue;
         }
@@ -482,16 +480,11 @@ pub fn append_feedback(
     };
     let line = serde_json::to_string(&record).map_err(|e| LogsError::Encode(e.to_string()))?;
     let mut file = std::fs::OpenOptions::new()
+        .read(true)
         .append(true)
         .open(log_path)
         .map_err(io_error(log_path))?;
-    let text = if ends_with_newline {
-        format!("{line}\n")
-    } else {
-        format!("\n{line}\n")
-    };
-    file.write_all(text.as_bytes())
-        .map_err(io_error(log_path))?;
+    toolforge_core::jsonl::append_line(&mut file, &line).map_err(io_error(log_path))?;
     Ok(record)
 }
 
