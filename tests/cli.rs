@@ -277,3 +277,29 @@ fn committed_tool_specs_fixture_matches_the_live_schemas() {
         "regenerate with: cargo run -- tools --json > tests/fixtures/tool_specs.json"
     );
 }
+
+#[test]
+fn failures_that_lose_data_or_a_router_are_reported_on_stderr() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let unwritable = toolforge(&["ask", "2+2"], None, std::path::Path::new("/dev/full"));
+    assert!(unwritable.status.success());
+    assert!(
+        String::from_utf8_lossy(&unwritable.stderr).contains("run log write failed"),
+        "{}",
+        String::from_utf8_lossy(&unwritable.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let missing_model = Command::new(env!("CARGO_BIN_EXE_toolforge"))
+        .args(["ask", "--router", "toolforge", "2+2"])
+        .env("TOOLFORGE_LOG_PATH", dir.path().join("runs.jsonl"))
+        .env("TOOLFORGE_MODEL_DIR", "/nonexistent/model")
+        .env_remove("TOOLFORGE_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&missing_model.stderr);
+    assert!(stderr.contains("router model unavailable"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/model"), "{stderr}");
+}

@@ -30,7 +30,7 @@ pub struct Cli {
     /// TOML configuration file (router chain, model, tools, log, timeouts, LLM).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// More log output on stderr (-v info, -vv debug; errors only by default).
+    /// More log output on stderr (-v info, -vv debug; warnings and errors by default).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -167,7 +167,7 @@ pub fn main() -> ExitCode {
 
 fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "error",
+        0 => "warn",
         1 => "info",
         _ => "debug",
     };
