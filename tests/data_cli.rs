@@ -195,3 +195,52 @@ fn feedback_is_appended_for_known_runs_only() {
     assert_eq!(example["source"], "logs:feedback_corrected");
     assert_eq!(example["calls"][0]["arguments"]["expression"], "2+2");
 }
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let file = dir.path().join("examples.jsonl");
+    let content = "{\"query\": \"weather in oslo\", \"calls\": [{\"tool\": \"weather\", \"arguments\": {\"location\": \"Oslo\"}}]}\n";
+    std::fs::write(&file, content).unwrap();
+    std::fs::write(&log, "").unwrap();
+    let same = dir.path().join(".").join("examples.jsonl");
+    let cases: [Vec<&str>; 3] = [
+        vec![
+            "data",
+            "filter",
+            "--input",
+            file.to_str().unwrap(),
+            "--out",
+            same.to_str().unwrap(),
+        ],
+        vec![
+            "data",
+            "export",
+            "--data",
+            file.to_str().unwrap(),
+            "--format",
+            "openai",
+            "--out",
+            same.to_str().unwrap(),
+        ],
+        vec![
+            "data",
+            "from-logs",
+            "--logs",
+            log.to_str().unwrap(),
+            "--out",
+            log.to_str().unwrap(),
+        ],
+    ];
+    for args in cases {
+        let output = toolforge(&args, &log);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            text(&output.stderr).contains("is also an input"),
+            "{}",
+            text(&output.stderr)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), content);
+}

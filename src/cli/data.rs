@@ -208,6 +208,26 @@ pub struct FeedbackArgs {
     pub log: Option<PathBuf>,
 }
 
+/// Refuses an output file that is one of the command's inputs: creating it
+/// would truncate the input (a run log, say) before it is read.
+fn ensure_not_an_input<'a>(
+    out: &Path,
+    inputs: impl IntoIterator<Item = &'a PathBuf>,
+) -> anyhow::Result<()> {
+    let same = |input: &Path| match (out.canonicalize(), input.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => out == input,
+    };
+    if let Some(input) = inputs.into_iter().find(|input| same(input)) {
+        bail!(
+            "--out {} is also an input ({}): writing it would destroy the input; choose another file",
+            out.display(),
+            input.display()
+        );
+    }
+    Ok(())
+}
+
 fn tool_specs(config: &AgentConfig) -> anyhow::Result<Vec<ToolSpec>> {
     let router = build_router("regex", config)?;
     Ok(route_context(config, router)?.tools)
@@ -455,8 +475,12 @@ pub async fn run(config: &AgentConfig, command: DataCommand) -> anyhow::Result<(
             .await?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
         }
-        DataCommand::FromLogs(args) => from_logs(config, args).await?,
+        DataCommand::FromLogs(args) => {
+            ensure_not_an_input(&args.out, [&args.logs])?;
+            from_logs(config, args).await?
+        }
         DataCommand::Filter(args) => {
+            ensure_not_an_input(&args.out, args.inputs.iter().chain(&args.eval_sets))?;
             let tools = tool_specs(config)?;
             let mut candidates = Vec::new();
             let mut unreadable = 0;
@@ -524,6 +548,7 @@ pub async fn run(config: &AgentConfig, command: DataCommand) -> anyhow::Result<(
             }
         }
         DataCommand::Export(args) => {
+            ensure_not_an_input(&args.out, [&args.data])?;
             let examples = read_examples(&args.data)?;
             let file = File::create(&args.out)
                 .with_context(|| format!("creating {}", args.out.display()))?;
