@@ -75,6 +75,16 @@ impl PairedScore {
         self.candidate - self.current
     }
 
+    /// `+1.23 pts, interval [-0.40, +2.80]`: the difference and its interval.
+    pub fn change(&self) -> String {
+        format!(
+            "{:+.2} pts, interval [{:+.2}, {:+.2}]",
+            100.0 * self.difference(),
+            100.0 * self.ci_low,
+            100.0 * self.ci_high
+        )
+    }
+
     /// The candidate loses more examples than it gains, beyond noise
     /// (McNemar's exact test at `alpha`).
     pub fn worse_beyond_noise(&self) -> bool {
@@ -194,24 +204,17 @@ pub fn decide(guards: &[PairedScore], corrections: Option<&PairedScore>) -> Verd
     let mut reasons = Vec::new();
     let mut promote = true;
     for score in guards {
-        if score.worse_beyond_noise() {
+        let verdict = if score.worse_beyond_noise() {
             promote = false;
-            reasons.push(format!(
-                "worse beyond noise on the {} ({:+.2} pts, interval [{:+.2}, {:+.2}])",
-                score.set,
-                100.0 * score.difference(),
-                100.0 * score.ci_low,
-                100.0 * score.ci_high
-            ));
+            "worse beyond noise"
         } else {
-            reasons.push(format!(
-                "no regression beyond noise on the {} ({:+.2} pts, interval [{:+.2}, {:+.2}])",
-                score.set,
-                100.0 * score.difference(),
-                100.0 * score.ci_low,
-                100.0 * score.ci_high
-            ));
-        }
+            "no regression beyond noise"
+        };
+        reasons.push(format!(
+            "{verdict} on the {} ({})",
+            score.set,
+            score.change()
+        ));
     }
     match corrections {
         Some(score) if score.examples > 0 => {
@@ -223,10 +226,8 @@ pub fn decide(guards: &[PairedScore], corrections: Option<&PairedScore>) -> Verd
                 ));
             } else if score.better_beyond_noise() {
                 reasons.push(format!(
-                    "learned the held-out corrections ({:+.2} pts, interval [{:+.2}, {:+.2}])",
-                    100.0 * score.difference(),
-                    100.0 * score.ci_low,
-                    100.0 * score.ci_high
+                    "learned the held-out corrections ({})",
+                    score.change()
                 ));
             } else {
                 reasons.push(format!(

@@ -289,25 +289,7 @@ fn tiny_training_run_is_served_by_the_router() {
     assert!(all.len() >= 60);
     let validation: Vec<Example> = all.iter().step_by(6).cloned().collect();
     let dir = tempfile::tempdir().unwrap();
-    let config = TrainConfig {
-        dim: 32,
-        layers: 1,
-        heads: 2,
-        ff_dim: 64,
-        lr: 1e-2,
-        batch_size: 8,
-        max_epochs: 30,
-        patience: 30,
-        warmup_steps: 5,
-        min_word_count: 1,
-        features: FeatureSizes {
-            oov_buckets: 32,
-            ngram_buckets: 1024,
-            max_ngrams: 12,
-            max_tokens: 64,
-        },
-        ..TrainConfig::default()
-    };
+    let config = tiny_config(30);
     let report = train(&all, &validation, &specs(), &config, dir.path(), false).unwrap();
     println!(
         "tiny training: {} examples, {} epochs, {:.0} examples/s, {:.1} s, val acc {:.3}, arg F1 {:.3}, T {}",
