@@ -277,6 +277,7 @@ async fn llm_responder_answers_from_an_openai_compatible_endpoint_and_falls_back
             retries: Some(0),
             ..EndpointConfig::default()
         },
+        ..LlmConfig::default()
     }
     .chat_model()
     .unwrap();
@@ -297,5 +298,38 @@ async fn llm_responder_answers_from_an_openai_compatible_endpoint_and_falls_back
         fallback.answer.contains("No tool was needed"),
         "{}",
         fallback.answer
+    );
+}
+
+/// A responder that never answers.
+struct Silent;
+
+#[async_trait]
+impl toolforge::agent::Responder for Silent {
+    async fn respond(
+        &self,
+        _query: &str,
+        _decision: &toolforge::core::RouteDecision,
+        _calls: &[toolforge::core::CallRecord],
+    ) -> Result<String, toolforge::agent::ResponderError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn an_answer_step_that_never_ends_is_cut_at_its_budget_and_answered_offline() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let agent = Agent::builder(registry(&events), Arc::new(Fixed(vec![])))
+        .responder(Arc::new(Silent))
+        .answer_budget(Duration::from_millis(50))
+        .build();
+    let record = tokio::time::timeout(Duration::from_secs(30), agent.ask("hello there"))
+        .await
+        .expect("the answer step has a deadline")
+        .unwrap();
+    assert!(
+        record.answer.contains("No tool was needed"),
+        "{}",
+        record.answer
     );
 }

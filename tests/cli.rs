@@ -303,3 +303,51 @@ fn failures_that_lose_data_or_a_router_are_reported_on_stderr() {
     assert!(stderr.contains("router model unavailable"), "{stderr}");
     assert!(stderr.contains("/nonexistent/model"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_echoing_the_key_never_shows_it_in_ask_json_or_traces() {
+    use toolforge::tools::fixture::{FixtureServer, Reply};
+    let key = "brave-secret-987654";
+    let echoing_success = include_str!("../tools/tests/fixtures/brave_web_search_rust.json")
+        .replacen(
+            "Rust Programming Language",
+            &format!("Rust (token {key})"),
+            1,
+        );
+    let server = FixtureServer::start(vec![(
+        "GET /res/v1/web/search",
+        vec![
+            Reply::json(200, &echoing_success),
+            Reply::json(401, &format!(r#"{{"error": "bad token {key}"}}"#)),
+        ],
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("toolforge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tools]\nsearch_provider = \"brave\"\n[tools.web_search]\nbase_url = \"{}\"\napi_key_env = \"TOOLFORGE_TEST_BRAVE_KEY\"\nretries = 0\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_toolforge"))
+            .args(["ask", "--json", "-vv", "--router", "regex", "--config"])
+            .arg(&config)
+            .arg("search the web for rust programming language")
+            .env("TOOLFORGE_TEST_BRAVE_KEY", key)
+            .env("TOOLFORGE_LOG", "off")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(stdout.contains("web_search"), "{stdout}");
+        assert!(!stdout.contains(key), "{stdout}");
+        assert!(!stderr.contains(key), "{stderr}");
+    }
+    assert_eq!(server.requests().len(), 2);
+}

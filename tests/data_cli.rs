@@ -244,3 +244,54 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), content);
 }
+
+#[test]
+fn a_line_that_is_not_utf8_costs_only_itself_or_is_named_by_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let input = dir.path().join("candidates.jsonl");
+    let mut bytes = br#"{"query": "weather in Oslo", "calls": [{"tool": "weather", "arguments": {"location": "Oslo"}}]}"#.to_vec();
+    bytes.extend_from_slice(b"\n{\"query\": \"\xff\xfe\"}\n");
+    bytes.extend_from_slice(br#"{"query": "what is 2+2", "calls": [{"tool": "calculator", "arguments": {"expression": "2+2"}}]}"#);
+    bytes.push(b'\n');
+    std::fs::write(&input, &bytes).unwrap();
+    let out = dir.path().join("clean.jsonl");
+    let filtered = toolforge(
+        &[
+            "data",
+            "filter",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &log,
+    );
+    assert!(filtered.status.success(), "{}", text(&filtered.stderr));
+    assert!(
+        text(&filtered.stdout).contains("unreadable lines skipped: 1"),
+        "{}",
+        text(&filtered.stdout)
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+
+    let stats = toolforge(
+        &[
+            "data",
+            "export",
+            "--data",
+            input.to_str().unwrap(),
+            "--format",
+            "openai",
+            "--out",
+            dir.path().join("x.jsonl").to_str().unwrap(),
+        ],
+        &log,
+    );
+    assert!(!stats.status.success());
+    let message = text(&stats.stderr);
+    assert!(
+        message.contains("candidates.jsonl:2") && message.contains("not valid UTF-8"),
+        "{message}"
+    );
+}

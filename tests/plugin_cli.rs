@@ -419,3 +419,109 @@ fn the_c_plugin_speaks_the_same_abi_and_is_routed_by_its_examples() {
     let spec = specs.iter().find(|s| s["name"] == "password").unwrap();
     assert_eq!(spec["parameters"]["properties"]["length"]["maximum"], 128);
 }
+
+/// Compiles `tests/fixtures/plugins/faulty.c` into `dir` with the given defines.
+fn build_faulty_plugin(dir: &Path, file: &str, defines: &[&str]) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let library = dir.join(file);
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-O2", "-Wall", "-Werror", "-shared", "-fPIC"])
+        .args(defines)
+        .arg("-o")
+        .arg(&library)
+        .arg(root.join("tests/fixtures/plugins/faulty.c"))
+        .status()
+        .expect("run the C compiler (cc)");
+    assert!(status.success(), "compiling faulty.c failed");
+    library
+}
+
+/// Waits for `child` at most `limit`; kills it and fails the test if it is still running.
+fn wait_or_kill(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("poll the child").is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the command was still running after {limit:?}: it hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("collect the output")
+}
+
+#[test]
+fn a_plugin_call_that_never_returns_times_out_and_the_command_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = build_faulty_plugin(dir.path(), "libhang.so", &["-DHANG"]);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "version = 1\n[[tools]]\nname = \"faulty\"\n[[tools.rules]]\nid = \"faulty\"\nweight = 0.97\npatterns = ['\\bfaulty\\b']\n",
+    )
+    .unwrap();
+    let config = dir.path().join("toolforge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[regex]\nrules = {:?}\n[tools]\nplugins = [{:?}]\n[executor]\ntool_timeout_ms = 300\n",
+            rules.display().to_string(),
+            library.display().to_string()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_toolforge"))
+        .args(["ask", "--json", "--router", "regex", "--config"])
+        .arg(&config)
+        .arg("run the faulty tool")
+        .env("TOOLFORGE_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run toolforge");
+    let output = wait_or_kill(child, std::time::Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let answer: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(answer["calls"][0]["tool"], "faulty", "{answer}");
+    let error = answer["calls"][0]["error"].as_str().expect("an error");
+    assert!(error.contains("timed out"), "{error}");
+}
+
+#[test]
+fn plugins_named_like_a_built_in_are_refused_and_bare_file_names_load_from_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    build_faulty_plugin(dir.path(), "libweather.so", &["-DTOOL_NAME=\"weather\""]);
+    build_faulty_plugin(
+        dir.path(),
+        "libautonomous.so",
+        &["-DTOOL_NAME=\"autonomous_task\""],
+    );
+    build_faulty_plugin(dir.path(), "libfaulty.so", &[]);
+    let config = dir.path().join("toolforge.toml");
+    std::fs::write(
+        &config,
+        "[tools]\nplugins = [\"libweather.so\", \"libautonomous.so\", \"libfaulty.so\"]\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_toolforge"))
+        .current_dir(dir.path())
+        .args(["tools", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let specs: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = specs.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(names.contains(&"faulty"), "{names:?} {stderr}");
+    assert_eq!(names.iter().filter(|n| **n == "weather").count(), 1);
+    assert_eq!(names.iter().filter(|n| **n == "autonomous_task").count(), 1);
+    assert_eq!(
+        stderr.matches("plugin not registered").count(),
+        2,
+        "{stderr}"
+    );
+}

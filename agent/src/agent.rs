@@ -2,10 +2,11 @@
 //! log the run. One `run` span per query, with stage and tool spans inside.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use toolforge_core::deadline::within;
 use toolforge_core::{
     CallRecord, RouteDecision, Router, RunRecord, ToolSpec, RUN_RECORD_SCHEMA_VERSION,
 };
@@ -14,7 +15,7 @@ use tracing::Instrument;
 use crate::executor::Executor;
 use crate::registry::ToolRegistry;
 use crate::responder::{OfflineResponder, Responder};
-use crate::runlog::RunSink;
+use crate::runlog::{Redactor, RunSink};
 
 /// Longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 10_000;
@@ -37,6 +38,8 @@ pub struct Agent {
     responder: Arc<dyn Responder>,
     executor: Executor,
     sink: Option<Arc<dyn RunSink>>,
+    redactor: Redactor,
+    answer_budget: Duration,
 }
 
 /// Builds an [`Agent`]; only the registry and router are required.
@@ -46,6 +49,8 @@ pub struct AgentBuilder {
     responder: Arc<dyn Responder>,
     executor: Executor,
     sink: Option<Arc<dyn RunSink>>,
+    redactor: Redactor,
+    answer_budget: Duration,
 }
 
 impl AgentBuilder {
@@ -67,6 +72,20 @@ impl AgentBuilder {
         self
     }
 
+    /// Removes these secrets (the configured API keys) from every record the agent
+    /// returns or logs: an upstream may echo a key in an error.
+    pub fn redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
+    }
+
+    /// Bounds the whole answer step (an LLM responder's retries included); past
+    /// it the offline answer is used. Default 10 s.
+    pub fn answer_budget(mut self, budget: Duration) -> Self {
+        self.answer_budget = budget;
+        self
+    }
+
     /// Finishes the agent.
     pub fn build(self) -> Agent {
         Agent {
@@ -75,6 +94,8 @@ impl AgentBuilder {
             responder: self.responder,
             executor: self.executor,
             sink: self.sink,
+            redactor: self.redactor,
+            answer_budget: self.answer_budget,
         }
     }
 }
@@ -88,6 +109,8 @@ impl Agent {
             responder: Arc::new(OfflineResponder),
             executor: Executor::default(),
             sink: None,
+            redactor: Redactor::default(),
+            answer_budget: Duration::from_millis(crate::llm::DEFAULT_ANSWER_TIMEOUT_MS),
         }
     }
 
@@ -115,6 +138,7 @@ impl Agent {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("run", run_id = %run_id);
         let record = self.run(run_id, query).instrument(span).await;
+        let record = self.redactor.redact_record(record);
         if let Some(sink) = &self.sink {
             if let Err(error) = sink.write(&record) {
                 tracing::warn!(%error, "run log write failed");
@@ -162,10 +186,19 @@ impl Agent {
     }
 
     async fn respond(&self, query: &str, decision: &RouteDecision, calls: &[CallRecord]) -> String {
-        match self.responder.respond(query, decision, calls).await {
-            Ok(answer) => answer,
-            Err(error) => {
+        let answer = within(
+            self.answer_budget,
+            self.responder.respond(query, decision, calls),
+        )
+        .await;
+        match answer {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(error)) => {
                 tracing::warn!(%error, "responder failed; using the offline answer");
+                OfflineResponder::render(calls)
+            }
+            Err(overrun) => {
+                tracing::warn!(%overrun, "responder ran out of time; using the offline answer");
                 OfflineResponder::render(calls)
             }
         }

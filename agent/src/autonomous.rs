@@ -16,6 +16,9 @@ use toolforge_llm::{ChatModel, ChatRequest};
 use crate::executor::Executor;
 use crate::registry::ToolRegistry;
 
+/// The tool's name; the runtime reserves it, so a plugin cannot take it.
+pub const AUTONOMOUS_TASK: &str = "autonomous_task";
+
 /// Arguments of `autonomous_task`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +66,7 @@ impl AutonomousTask {
     ) -> Self {
         Self {
             router,
-            tools: tools.without("autonomous_task"),
+            tools: tools.without(AUTONOMOUS_TASK),
             executor,
             planner,
             limits,
@@ -109,7 +112,7 @@ impl AutonomousTask {
             };
             let routed: Vec<ToolCall> = routed
                 .into_iter()
-                .filter(|c| c.tool != "autonomous_task" && self.tools.get(&c.tool).is_some())
+                .filter(|c| c.tool != AUTONOMOUS_TASK && self.tools.get(&c.tool).is_some())
                 .collect();
             if routed.is_empty() {
                 if self.tools.get("web_search").is_some() {
@@ -188,7 +191,7 @@ impl Tool for AutonomousTask {
     type Args = AutonomousArgs;
 
     fn name(&self) -> &str {
-        "autonomous_task"
+        AUTONOMOUS_TASK
     }
 
     fn description(&self) -> &str {

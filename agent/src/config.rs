@@ -302,7 +302,12 @@ impl AgentConfig {
     /// Every secret in the configuration, for log redaction.
     pub fn secrets(&self) -> Vec<String> {
         let mut secrets = self.tools.secrets();
-        secrets.extend(self.llm.endpoint.resolve_key());
+        secrets.extend(
+            self.llm
+                .endpoint
+                .resolve_key()
+                .map(|key| key.expose().to_string()),
+        );
         secrets
     }
 }

@@ -33,6 +33,6 @@ pub use agent::{Agent, AgentBuilder, AgentError, AskOutput};
 pub use config::AgentConfig;
 pub use executor::Executor;
 pub use registry::{RegistryError, ToolRegistry};
-pub use responder::{LlmResponder, OfflineResponder, Responder};
+pub use responder::{LlmResponder, OfflineResponder, Responder, ResponderError};
 pub use runlog::{JsonlRunLog, Redactor, RunSink};
 pub use runtime::BuildError;

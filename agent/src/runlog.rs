@@ -51,24 +51,55 @@ impl Redactor {
         Self { secrets }
     }
 
-    /// Redacts `value` in place: secret values inside strings, and every non-null
-    /// value of a credential-like field (`api_key`, `token`, `password`, ...).
+    /// Redacts `value` in place for storage: secret values inside strings, and
+    /// every non-null value of a credential-like field (`api_key`, `token`,
+    /// `password`, ...).
     pub fn redact(&self, value: &mut Value) {
-        match value {
-            Value::String(text) => {
-                for secret in &self.secrets {
-                    if text.contains(secret.as_str()) {
-                        *text = text.replace(secret.as_str(), REDACTED);
-                    }
-                }
+        self.redact_with(value, true);
+    }
+
+    /// Redacts the configured secret values inside `value`'s strings, leaving
+    /// fields alone: what a user is shown (a tool's `password` output is theirs,
+    /// an upstream echoing the agent's key is not).
+    pub fn redact_secrets(&self, value: &mut Value) {
+        self.redact_with(value, false);
+    }
+
+    /// `text` with the configured secret values replaced.
+    pub fn redact_text(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), REDACTED);
             }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.redact(v)),
+        }
+        text
+    }
+
+    /// The record as shown to a user ([`Redactor::redact_secrets`]).
+    pub fn redact_record(&self, record: RunRecord) -> RunRecord {
+        if self.secrets.is_empty() {
+            return record;
+        }
+        let Ok(mut value) = serde_json::to_value(&record) else {
+            return record;
+        };
+        self.redact_secrets(&mut value);
+        serde_json::from_value(value).unwrap_or(record)
+    }
+
+    fn redact_with(&self, value: &mut Value, fields: bool) {
+        match value {
+            Value::String(text) if self.secrets.iter().any(|s| text.contains(s.as_str())) => {
+                *text = self.redact_text(text);
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_with(v, fields)),
             Value::Object(map) => {
                 for (key, item) in map.iter_mut() {
-                    if is_credential_key(key) && !item.is_null() {
+                    if fields && is_credential_key(key) && !item.is_null() {
                         *item = Value::String(REDACTED.into());
                     } else {
-                        self.redact(item);
+                        self.redact_with(item, fields);
                     }
                 }
             }
@@ -154,6 +185,19 @@ impl RunSink for JsonlRunLog {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn what_a_user_is_shown_loses_secret_values_but_keeps_fields() {
+        let redactor = Redactor::new(["sk-live-123456".to_string()]);
+        let mut value = json!({
+            "error": "upstream said: bad key sk-live-123456",
+            "output": {"password": "hunter22"},
+        });
+        redactor.redact_secrets(&mut value);
+        assert_eq!(value["error"], "upstream said: bad key [REDACTED]");
+        assert_eq!(value["output"]["password"], "hunter22");
+        assert_eq!(redactor.redact_text("x sk-live-123456 y"), "x [REDACTED] y");
+    }
 
     #[test]
     fn redacts_secret_values_and_credential_fields() {

@@ -10,7 +10,7 @@ use toolforge_routers::regex_router::RuleError;
 use toolforge_routers::{ChainRouter, ChainStage, NewToolRouter, RegexRouter, ToolForgeRouter};
 
 use crate::agent::Agent;
-use crate::autonomous::AutonomousTask;
+use crate::autonomous::{AutonomousTask, AUTONOMOUS_TASK};
 use crate::config::AgentConfig;
 use crate::executor::Executor;
 use crate::registry::RegistryError;
@@ -204,11 +204,16 @@ pub fn build_registry(
     }
     let (plugins, errors) = toolforge_tools::plugin::load_plugins(&config.tools.plugins);
     for error in errors {
-        tracing::error!(%error, "plugin not loaded");
         eprintln!("warning: plugin not loaded: {error}");
     }
     for plugin in plugins {
-        if let Err(error) = registry.register(plugin) {
+        let name = plugin.spec().name;
+        let refused = if name == AUTONOMOUS_TASK {
+            Some(RegistryError::Duplicate(name))
+        } else {
+            registry.register(plugin).err()
+        };
+        if let Some(error) = refused {
             eprintln!("warning: plugin not registered: {error}");
         }
     }
@@ -227,7 +232,10 @@ pub fn build_registry(
 pub fn build_agent(config: &AgentConfig, router_name: &str) -> Result<Agent, BuildError> {
     let router = build_router(router_name, config)?;
     let registry = build_registry(config, router.clone())?;
-    let mut builder = Agent::builder(registry, router).executor(build_executor(config));
+    let mut builder = Agent::builder(registry, router)
+        .executor(build_executor(config))
+        .redactor(Redactor::new(config.secrets()))
+        .answer_budget(config.llm.answer_budget());
     if let Some(model) = config.llm.chat_model() {
         builder = builder.responder(Arc::new(LlmResponder::new(model)));
     }

@@ -1,9 +1,74 @@
-//! Appending to JSON Lines files that other writers (or a crash) may have left
-//! with a torn last line: a record always starts on a line of its own, so a
-//! torn line costs only itself, never the record written after it.
+//! JSON Lines files that other writers (or a crash) may have left damaged.
+//! Appending: a record always starts on a line of its own, so a torn line costs
+//! only itself, never the record written after it. Reading: lines are split as
+//! bytes, so a line that is not UTF-8 is an error of that line (with its number),
+//! not the end of the file.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+
+/// One non-blank line of a JSON Lines file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// Its number in the file, from 1.
+    pub number: usize,
+    /// Its text without the line ending, or why it has none usable.
+    pub text: Result<String, String>,
+    /// Whether it is the last line and lacks its newline (a torn write, when the
+    /// file is a log being appended to).
+    pub unterminated: bool,
+}
+
+/// The non-blank lines of `reader`. A line that is not UTF-8 carries an error
+/// naming the first bad byte; an I/O error ends the iteration.
+///
+/// ```
+/// let lines: Vec<_> = toolforge_core::jsonl::lines(&b"{\"a\":1}\n\n\xff\xfe\n{\"b\""[..])
+///     .collect::<Result<_, _>>()
+///     .unwrap();
+/// assert_eq!(lines.len(), 3);
+/// assert_eq!(lines[0].text.as_deref(), Ok("{\"a\":1}"));
+/// assert_eq!(lines[1].number, 3);
+/// assert!(lines[1].text.as_ref().unwrap_err().contains("not valid UTF-8"));
+/// assert!(lines[2].unterminated);
+/// ```
+pub fn lines<R: BufRead>(mut reader: R) -> impl Iterator<Item = io::Result<Line>> {
+    let mut number = 0;
+    let mut done = false;
+    std::iter::from_fn(move || loop {
+        if done {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        match reader.read_until(b'\n', &mut bytes) {
+            Err(error) => {
+                done = true;
+                return Some(Err(error));
+            }
+            Ok(0) => return None,
+            Ok(_) => {}
+        }
+        number += 1;
+        let unterminated = bytes.last() != Some(&b'\n');
+        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+            bytes.pop();
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "not valid UTF-8 (byte {} of the line)",
+                e.utf8_error().valid_up_to() + 1
+            )
+        });
+        return Some(Ok(Line {
+            number,
+            text,
+            unterminated,
+        }));
+    })
+}
 
 /// Appends `line` (one JSON document, without a newline) and a newline to
 /// `file`, first ending a last line that has no newline. `file` must be open

@@ -8,6 +8,7 @@
 //! - [`Router`]: a routing stage that may abstain.
 //! - [`deadline::within`]: the one time-budget mechanism (router stages, tool calls).
 //! - [`RunRecord`]: one logged agent run, the trainer's input.
+//! - [`ApiKey`]: a secret that never prints.
 //!
 //! ```
 //! use schemars::JsonSchema;
@@ -51,6 +52,7 @@ pub mod jsonl;
 pub mod record;
 pub mod router;
 pub mod schema;
+pub mod secret;
 pub mod tool;
 
 pub use decision::{RouteDecision, ToolCall};
@@ -60,4 +62,5 @@ pub use record::{
 };
 pub use router::{MemoryHit, RouteContext, RouteError, RouteTrace, Router};
 pub use schema::{schema_for, schema_types, validate_arguments, SchemaViolation};
+pub use secret::ApiKey;
 pub use tool::{DynTool, Tool, ToolError, ToolExample, ToolSpec};

@@ -12,36 +12,10 @@ use serde_json::Value;
 use toolforge_tools::http::{HttpEndpoint, HttpError};
 use toolforge_tools::EndpointConfig;
 
+pub use toolforge_core::ApiKey;
+
 use crate::clock::Clock;
 use crate::LlmError;
-
-/// An API key; its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// Wraps a key.
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into())
-    }
-
-    /// The key itself, for building a request.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(***)")
-    }
-}
-
-impl std::fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// One (API key, model) pair of the pool.
 #[derive(Debug, Clone)]
@@ -271,7 +245,7 @@ impl ClientPool {
                     });
                 }
                 Err(failure) => {
-                    let error = redact(failure.error, slot.key.expose());
+                    let error = failure.error.without_secret(slot.key.expose());
                     if key_rejected(&error) {
                         tracing::warn!(
                             service = self.service(),
@@ -390,49 +364,6 @@ fn key_rejected(error: &HttpError) -> bool {
     }
 }
 
-/// Removes the key (plain and URL-encoded) from an error's text: client errors
-/// may quote the request URL, which carries Gemini's key.
-fn redact(error: HttpError, key: &str) -> HttpError {
-    if key.is_empty() {
-        return error;
-    }
-    let encoded = percent_encode(key);
-    let scrub = |text: String| text.replace(key, "***").replace(&encoded, "***");
-    match error {
-        HttpError::Status {
-            service,
-            status,
-            body,
-        } => HttpError::Status {
-            service,
-            status,
-            body: scrub(body),
-        },
-        HttpError::Network { service, message } => HttpError::Network {
-            service,
-            message: scrub(message),
-        },
-        HttpError::Malformed { service, message } => HttpError::Malformed {
-            service,
-            message: scrub(message),
-        },
-        timeout @ HttpError::Timeout { .. } => timeout,
-    }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-pub(crate) fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,10 +465,10 @@ mod tests {
         assert!(!debug.contains("key-0") && debug.contains("***"), "{debug}");
         let error = HttpError::Network {
             service: "gemini".into(),
-            message: "error sending request for url (http://x/?key=a%2Fb and a/b)".into(),
+            message: "error sending request for url (http://x/?key=ab%2Fcd and ab/cd)".into(),
         };
         assert_eq!(
-            redact(error, "a/b").to_string(),
+            error.without_secret("ab/cd").to_string(),
             "gemini is unreachable: error sending request for url (http://x/?key=*** and ***)"
         );
     }

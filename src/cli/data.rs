@@ -4,14 +4,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use toolforge_core::{Feedback, RouteDecision, ToolCall, ToolExample, ToolSpec};
+use toolforge_core::{jsonl, Feedback, RouteDecision, ToolCall, ToolExample, ToolSpec};
 use toolforge_trainer::distill::{self, QueryItem};
 use toolforge_trainer::export::{self, ExportFormat};
 use toolforge_trainer::filter::{self, Candidate, FilterConfig};
@@ -270,19 +270,12 @@ fn generate_for_tool(
 fn read_tool_examples(path: &Path) -> anyhow::Result<Vec<ToolExample>> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut examples = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line =
-            line.with_context(|| format!("{}:{}: unreadable line", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let example: ToolExample = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}:{}: expected {{\"query\", \"arguments\"}}",
-                path.display(),
-                i + 1
-            )
-        })?;
+    for line in jsonl::lines(BufReader::new(file)) {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        let at = format!("{}:{}", path.display(), line.number);
+        let text = line.text.map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+        let example: ToolExample = serde_json::from_str(&text)
+            .with_context(|| format!("{at}: expected {{\"query\", \"arguments\"}}"))?;
         examples.push(example);
     }
     Ok(examples)
@@ -320,12 +313,13 @@ fn read_candidates(path: &Path) -> anyhow::Result<(Vec<Candidate>, usize)> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut candidates = Vec::new();
     let mut unreadable = 0;
-    for line in BufReader::new(file).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let Ok(value) = serde_json::from_str::<Value>(&line) else {
+    for line in jsonl::lines(BufReader::new(file)) {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        let Ok(value) = line
+            .text
+            .map_err(|_| ())
+            .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|_| ()))
+        else {
             unreadable += 1;
             continue;
         };
@@ -386,12 +380,13 @@ fn read_eval_sets(paths: &[PathBuf]) -> anyhow::Result<Vec<Example>> {
 fn read_queries(path: &Path) -> anyhow::Result<Vec<QueryItem>> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut items = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            continue;
-        }
+    for line in jsonl::lines(BufReader::new(file)) {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        let index = line.number - 1;
+        let text = line
+            .text
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), line.number))?;
+        let trimmed = text.trim();
         let item = if trimmed.starts_with('{') {
             let value: Value = serde_json::from_str(trimmed)
                 .with_context(|| format!("{}:{}: invalid JSON", path.display(), index + 1))?;

@@ -2,6 +2,7 @@
 //! and `tools` (registered tools and their schemas), as fixed by the public contract.
 
 mod data;
+mod logging;
 mod model;
 mod retrain;
 
@@ -16,8 +17,8 @@ use serde_json::json;
 
 use toolforge_agent::batch::route_stream;
 use toolforge_agent::runtime::{build_agent, build_router, route_context, router_help};
-use toolforge_agent::AgentConfig;
 use toolforge_agent::AskOutput;
+use toolforge_agent::{AgentConfig, Redactor};
 
 /// ToolForge: a tool-using agent whose router is learned from its own traffic.
 #[derive(Debug, Parser)]
@@ -145,7 +146,15 @@ pub struct ToolsArgs {
 /// Parses the command line, runs it, and maps errors to a message and exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    let config = match AgentConfig::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            logging::init(cli.verbose, Redactor::default());
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(cli.verbose, Redactor::new(config.secrets()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -156,7 +165,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli, config));
+    // Blocking work still running (a stuck resolver, a slow file) must not keep a
+    // finished command alive: give it a moment, then exit without it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -165,24 +178,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .try_init();
-}
-
 /// Runs a parsed command.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = AgentConfig::load(cli.config.as_deref())?;
+pub async fn run(cli: Cli, config: AgentConfig) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Route(args) => route(&config, args).await,
         Command::Ask(args) => ask(&config, args).await,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toolforge_core::ApiKey;
 
 /// One HTTP endpoint of a network tool.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -13,7 +14,7 @@ pub struct EndpointConfig {
     /// Overrides the tool's public default base URL (e.g. a loopback fixture or a self-hosted instance).
     pub base_url: Option<String>,
     /// The key itself. Prefer `api_key_env`, which keeps keys out of config files.
-    pub api_key: Option<String>,
+    pub api_key: Option<ApiKey>,
     /// Name of the environment variable holding the key.
     pub api_key_env: Option<String>,
     /// Per-request timeout in milliseconds (default 8000).
@@ -34,12 +35,13 @@ impl EndpointConfig {
     }
 
     /// The key: the literal one, else the named environment variable's value.
-    pub fn resolve_key(&self) -> Option<String> {
+    pub fn resolve_key(&self) -> Option<ApiKey> {
         self.api_key.clone().filter(|k| !k.is_empty()).or_else(|| {
             self.api_key_env
                 .as_deref()
                 .and_then(|var| std::env::var(var).ok())
                 .filter(|k| !k.is_empty())
+                .map(ApiKey::new)
         })
     }
 
@@ -121,6 +123,7 @@ impl ToolsConfig {
         ]
         .iter()
         .filter_map(|e| e.resolve_key())
+        .map(|key| key.expose().to_string())
         .collect()
     }
 }

@@ -1,14 +1,25 @@
 //! The HTTP client shared by network tools: a base URL, an optional key, a
 //! per-request timeout, and bounded retries with exponential backoff on 429, 5xx
-//! and connection failures (honouring `Retry-After` up to a cap).
+//! and connection failures (honouring `Retry-After` up to a cap). Bodies are read
+//! up to a limit, never whole, and the key never appears in an error.
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use toolforge_core::ToolError;
+use toolforge_core::{ApiKey, ToolError};
 
 use crate::config::EndpointConfig;
+
+/// Largest success body read from a service; a longer one is refused as it
+/// arrives, never buffered whole.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Of an error response only the start is read: it is quoted, truncated, in the error.
+const ERROR_BODY_BYTES: usize = 4 * 1024;
+
+/// What replaces a key in error messages.
+const SCRUBBED: &str = "***";
 
 /// Longest wait honoured from a `Retry-After` header.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -42,6 +53,14 @@ pub enum HttpError {
         /// The timeout, in milliseconds.
         ms: u64,
     },
+    /// A response body longer than [`MAX_BODY_BYTES`].
+    #[error("{service} sent a response larger than {limit} bytes")]
+    TooLarge {
+        /// Name of the service, for messages.
+        service: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// A success response whose body is not valid JSON.
     #[error("{service} sent a malformed response: {message}")]
     Malformed {
@@ -53,6 +72,38 @@ pub enum HttpError {
 }
 
 impl HttpError {
+    /// The error with `secret` (plain and percent-encoded) removed from its text:
+    /// an upstream may echo a key in its error body, and a connection error quotes
+    /// the request URL, which may carry the key as a query parameter. Secrets
+    /// shorter than 4 characters are left alone (they would scrub ordinary text).
+    pub fn without_secret(self, secret: &str) -> Self {
+        if secret.len() < 4 {
+            return self;
+        }
+        let encoded = percent_encode(secret);
+        let scrub = |text: String| text.replace(secret, SCRUBBED).replace(&encoded, SCRUBBED);
+        match self {
+            HttpError::Status {
+                service,
+                status,
+                body,
+            } => HttpError::Status {
+                service,
+                status,
+                body: scrub(body),
+            },
+            HttpError::Network { service, message } => HttpError::Network {
+                service,
+                message: scrub(message),
+            },
+            HttpError::Malformed { service, message } => HttpError::Malformed {
+                service,
+                message: scrub(message),
+            },
+            other @ (HttpError::Timeout { .. } | HttpError::TooLarge { .. }) => other,
+        }
+    }
+
     /// The HTTP status code, for [`HttpError::Status`] only.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -87,7 +138,9 @@ impl From<HttpError> for ToolError {
     fn from(e: HttpError) -> Self {
         match e {
             HttpError::Timeout { ms, .. } => ToolError::Timeout(ms),
-            HttpError::Malformed { .. } => ToolError::Failed(e.to_string()),
+            HttpError::Malformed { .. } | HttpError::TooLarge { .. } => {
+                ToolError::Failed(e.to_string())
+            }
             _ => ToolError::Network(e.to_string()),
         }
     }
@@ -99,7 +152,7 @@ pub struct HttpEndpoint {
     service: String,
     client: reqwest::Client,
     base_url: String,
-    api_key: Option<String>,
+    api_key: Option<ApiKey>,
     timeout: Duration,
     retries: u32,
     backoff: Duration,
@@ -144,7 +197,7 @@ impl HttpEndpoint {
 
     /// The resolved API key, if one is configured.
     pub fn api_key(&self) -> Option<&str> {
-        self.api_key.as_deref()
+        self.api_key.as_ref().map(ApiKey::expose)
     }
 
     /// The key, or a clear `NotConfigured` error naming the service.
@@ -191,6 +244,10 @@ impl HttpEndpoint {
         let url = format!("{}{}", self.base_url, path);
         self.attempt(&Method::POST, &url, query, headers, Some(body), 0)
             .await
+            .map_err(|failure| AttemptFailure {
+                error: self.scrubbed(failure.error),
+                ..failure
+            })
     }
 
     async fn send(
@@ -212,7 +269,7 @@ impl HttpEndpoint {
                 Err(failure) => failure,
             };
             if !failure.retryable || attempt >= self.retries {
-                return Err(failure.error);
+                return Err(self.scrubbed(failure.error));
             }
             let retry_in = failure
                 .retry_after
@@ -250,11 +307,18 @@ impl HttpEndpoint {
         let status = response.status();
         let retry_after = retry_after(&response);
         if status.is_success() {
-            let text = response
-                .text()
-                .await
-                .map_err(|e| AttemptFailure::new(self.network(e), None, false))?;
-            return serde_json::from_str(&text).map_err(|e| {
+            let body = match self.read_body(response, MAX_BODY_BYTES).await {
+                Ok(Body::Whole(body)) => body,
+                Ok(Body::Cut(_)) => {
+                    let error = HttpError::TooLarge {
+                        service: self.service.clone(),
+                        limit: MAX_BODY_BYTES,
+                    };
+                    return Err(AttemptFailure::new(error, None, false));
+                }
+                Err(e) => return Err(AttemptFailure::new(self.network(e), None, false)),
+            };
+            return serde_json::from_slice(&body).map_err(|e| {
                 let error = HttpError::Malformed {
                     service: self.service.clone(),
                     message: e.to_string(),
@@ -262,13 +326,48 @@ impl HttpEndpoint {
                 AttemptFailure::new(error, None, false)
             });
         }
-        let body = response.text().await.unwrap_or_default();
+        let body = match self.read_body(response, ERROR_BODY_BYTES).await {
+            Ok(Body::Whole(body) | Body::Cut(body)) => body,
+            Err(_) => Vec::new(),
+        };
         let error = HttpError::Status {
             service: self.service.clone(),
             status: status.as_u16(),
-            body: truncate(&body, 300),
+            body: truncate(&String::from_utf8_lossy(&body), 300),
         };
         Err(AttemptFailure::new(error, retry_after, retryable(status)))
+    }
+
+    /// Reads at most `limit` bytes of the body, chunk by chunk: a declared or
+    /// actual length beyond it stops the read ([`Body::Cut`]).
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        limit: usize,
+    ) -> Result<Body, reqwest::Error> {
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit as u64)
+        {
+            return Ok(Body::Cut(Vec::new()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > limit {
+                body.extend_from_slice(&chunk[..limit - body.len()]);
+                return Ok(Body::Cut(body));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Body::Whole(body))
+    }
+
+    /// `error` without this endpoint's key.
+    fn scrubbed(&self, error: HttpError) -> HttpError {
+        match self.api_key() {
+            Some(key) => error.without_secret(key),
+            None => error,
+        }
     }
 
     fn network(&self, e: reqwest::Error) -> HttpError {
@@ -286,6 +385,12 @@ impl HttpEndpoint {
     }
 }
 
+/// A body read up to a limit: all of it, or the part before the limit.
+enum Body {
+    Whole(Vec<u8>),
+    Cut(Vec<u8>),
+}
+
 fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
@@ -300,6 +405,19 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 fn truncate(text: &str, max: usize) -> String {

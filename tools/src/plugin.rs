@@ -27,8 +27,10 @@
 //!   (it should still check its own bounds).
 //! - The `ok` value should be a JSON object with a `"summary"` sentence, like every
 //!   ToolForge tool; the host adds a summary when it is missing.
-//! - `toolforge_plugin_call` runs on a blocking worker thread and may run on several
-//!   threads at once, so it must be thread-safe.
+//! - `toolforge_plugin_call` runs on a thread of its own and may run on several
+//!   threads at once, so it must be thread-safe. A call that never returns costs its
+//!   thread, not the agent: the executor's timeout answers, the process still exits,
+//!   and at most [`MAX_CALLS_IN_FLIGHT`] calls per plugin run at once (more are refused).
 //! - **No panic may unwind out of an exported function.** Unwinding across `extern "C"`
 //!   aborts the whole host process, so the plugin must wrap each function body in
 //!   [`std::panic::catch_unwind`] and report a caught panic as `{"error": ...}` (or a
@@ -55,6 +57,10 @@ use toolforge_core::{DynTool, ToolError, ToolExample, ToolSpec};
 
 /// The ABI version this host speaks; a plugin reporting another one is refused.
 pub const TOOLFORGE_PLUGIN_ABI_VERSION: u32 = 1;
+
+/// Calls one plugin may have running at once; a call beyond them is refused at
+/// once, so calls that never return cannot pile up threads without bound.
+pub const MAX_CALLS_IN_FLIGHT: usize = 16;
 
 /// Exported symbol: `extern "C" fn() -> u32`.
 pub const SYMBOL_ABI_VERSION: &str = "toolforge_plugin_abi_version";
@@ -168,6 +174,7 @@ pub struct PluginTool {
     spec: ToolSpec,
     examples: Vec<ToolExample>,
     library: Arc<Loaded>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for PluginTool {
@@ -182,7 +189,10 @@ impl std::fmt::Debug for PluginTool {
 impl PluginTool {
     /// Loads the library at `path`, checks its ABI version and reads its spec.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, PluginError> {
-        let path = path.as_ref().to_path_buf();
+        // The loader looks a bare file name up in the system's library paths, not in
+        // the working directory; an absolute path means what the operator wrote.
+        let path =
+            std::path::absolute(path.as_ref()).unwrap_or_else(|_| path.as_ref().to_path_buf());
         if !path.exists() {
             return Err(PluginError::NotFound { path });
         }
@@ -220,6 +230,7 @@ impl PluginTool {
             spec,
             examples,
             library: Arc::new(loaded),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_CALLS_IN_FLIGHT)),
         })
     }
 
@@ -254,17 +265,35 @@ impl DynTool for PluginTool {
         let input = CString::new(arguments.to_string()).map_err(|_| {
             ToolError::InvalidArguments("arguments contain a NUL character".to_string())
         })?;
-        let library = Arc::clone(&self.library);
         let name = &self.spec.name;
-        let reply = tokio::task::spawn_blocking(move || library.invoke(&input))
-            .await
+        let permit = Arc::clone(&self.in_flight)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ToolError::Failed(format!(
+                    "plugin tool `{name}` is busy: {MAX_CALLS_IN_FLIGHT} calls are still running"
+                ))
+            })?;
+        let library = Arc::clone(&self.library);
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        // A thread of its own rather than the runtime's blocking pool: the runtime
+        // waits for its pool at shutdown, so a call that never returns would keep
+        // the process alive after the executor's timeout answered.
+        std::thread::Builder::new()
+            .name(format!("plugin-{name}"))
+            .spawn(move || {
+                let reply = library.invoke(&input);
+                drop(permit);
+                let _ = reply_tx.send(reply);
+            })
             .map_err(|e| {
-                let what = if e.is_panic() {
-                    "panicked"
-                } else {
-                    "was cancelled"
-                };
-                ToolError::Failed(format!("plugin tool `{name}` {what} during the call"))
+                ToolError::Failed(format!(
+                    "plugin tool `{name}` could not start a thread: {e}"
+                ))
+            })?;
+        let reply = reply_rx
+            .await
+            .map_err(|_| {
+                ToolError::Failed(format!("plugin tool `{name}` panicked during the call"))
             })?
             .map_err(|message| ToolError::Failed(format!("plugin tool `{name}` {message}")))?;
         parse_reply(name, &reply)
@@ -284,12 +313,12 @@ pub fn load_plugins(paths: &[PathBuf]) -> (Vec<Arc<dyn DynTool>>, Vec<PluginErro
                     path: path.clone(),
                     name: tool.spec.name.clone(),
                 };
-                tracing::warn!(%error, "skipping plugin");
+                tracing::debug!(%error, "skipping plugin");
                 errors.push(error);
             }
             Ok(tool) => tools.push(Arc::new(tool)),
             Err(error) => {
-                tracing::warn!(%error, "skipping plugin");
+                tracing::debug!(%error, "skipping plugin");
                 errors.push(error);
             }
         }

@@ -104,7 +104,8 @@ impl UnitConverter {
                 } else {
                     self.rates.rate(from_code, to_code).await?
                 };
-                let result = value * quote.rate;
+                let result = catalog::within_range(value, &from, value * quote.rate, &to)
+                    .map_err(invalid)?;
                 let mut output = output(value, &from, result, &to, display_money);
                 output["rate"] = json!(quote.rate);
                 output["date"] = json!(quote.date);
@@ -524,6 +525,22 @@ mod tests {
             .unwrap();
         assert!(close(&same["value"], 5.0));
         assert_eq!(server.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_currency_result_beyond_f64_is_an_error_not_zero() {
+        let server = FixtureServer::start(vec![(
+            "GET /latest",
+            vec![Reply::json(
+                200,
+                r#"{"amount":1.0,"base":"USD","date":"2026-11-20","rates":{"EUR":1e300}}"#,
+            )],
+        )])
+        .await;
+        let converter = UnitConverter::new(&rates_config(server.url()));
+        let err = converter.convert(1e300, "usd", "eur").await.unwrap_err();
+        assert!(matches!(err, ToolError::InvalidArguments(_)), "{err}");
+        assert!(err.to_string().contains("out of range"), "{err}");
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ fn config(server: &FixtureServer) -> EndpointConfig {
 
 fn keyed(server: &FixtureServer, key: &str) -> EndpointConfig {
     EndpointConfig {
-        api_key: Some(key.to_string()),
+        api_key: Some(toolforge_core::ApiKey::new(key)),
         ..config(server)
     }
 }
@@ -1053,4 +1053,43 @@ fn argument_names_match_the_contract() {
             assert!(prop["description"].is_string(), "{name}: {prop}");
         }
     }
+}
+
+// ---------------------------------------------------------------- the shared client
+
+#[tokio::test]
+async fn bodies_beyond_the_limit_are_refused_not_buffered() {
+    use toolforge_tools::http::{HttpEndpoint, HttpError, MAX_BODY_BYTES};
+    let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(MAX_BODY_BYTES + 1));
+    let server = FixtureServer::start(vec![
+        ("GET /huge", vec![Reply::json(200, &huge)]),
+        ("GET /small", vec![Reply::json(200, r#"{"ok": true}"#)]),
+    ])
+    .await;
+    let endpoint = HttpEndpoint::new("svc", &config(&server), "http://127.0.0.1:9");
+    let err = endpoint.get_json("/huge", &[], &[]).await.unwrap_err();
+    assert!(matches!(err, HttpError::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("larger than"), "{err}");
+    let ok = endpoint.get_json("/small", &[], &[]).await.unwrap();
+    assert_eq!(ok["ok"], true);
+}
+
+#[tokio::test]
+async fn an_upstream_echoing_the_key_never_shows_it_in_errors() {
+    let key = "sk-test-0123456789";
+    let server = FixtureServer::start(vec![(
+        "GET /res/v1/web/search",
+        vec![Reply::json(
+            401,
+            &format!(r#"{{"error": "invalid subscription token {key}"}}"#),
+        )],
+    )])
+    .await;
+    let tool = WebSearch::new(SearchProvider::Brave, &keyed(&server, key));
+    let err = tool.call_json(json!({"query": "rust"})).await.unwrap_err();
+    let text = message(&err);
+    assert!(!text.contains(key), "{text}");
+    assert!(text.contains("***"), "{text}");
+    let debug = format!("{:?}", keyed(&server, key));
+    assert!(!debug.contains(key), "{debug}");
 }

@@ -4,7 +4,6 @@
 //! Hand-written evaluation sets, teacher output, logs turned into data and
 //! `toolforge eval` all use it.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -104,19 +103,19 @@ pub fn read_examples(path: &Path) -> Result<Vec<Example>, DatasetError> {
         source,
     })?;
     let mut examples = Vec::new();
-    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
+    for line in toolforge_core::jsonl::lines(std::io::BufReader::new(file)) {
         let line = line.map_err(|source| DatasetError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let example = parse_line(&line).map_err(|message| DatasetError::Line {
-            path: path.to_path_buf(),
-            line: index + 1,
-            message,
-        })?;
+        let example = line
+            .text
+            .and_then(|text| parse_line(&text))
+            .map_err(|message| DatasetError::Line {
+                path: path.to_path_buf(),
+                line: line.number,
+                message,
+            })?;
         examples.push(example);
     }
     Ok(examples)

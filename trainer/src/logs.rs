@@ -147,6 +147,10 @@ pub struct LogsReport {
     pub corrupt_lines: usize,
     /// 1-based numbers of the first corrupt lines.
     pub corrupt_line_numbers: Vec<usize>,
+    /// Whether the last line is torn: unparsable and without its newline, as a
+    /// writer killed mid-line leaves it. Skipped, and not counted as corrupt.
+    #[serde(default)]
+    pub torn_last_line: bool,
     /// Run ids that have feedback but no run line in the log.
     pub orphan_feedback: usize,
     /// Examples made, per source.
@@ -182,6 +186,9 @@ impl fmt::Display for LogsReport {
                 .collect();
             writeln!(f, "corrupt lines: {}", numbers.join(", "))?;
         }
+        if self.torn_last_line {
+            writeln!(f, "torn last line skipped: 1 (a write cut off mid-line)")?;
+        }
         writeln!(f, "{:<28} {:>8}", "examples by source", "count")?;
         for (source, count) in &self.examples {
             writeln!(f, "{source:<28} {count:>8}")?;
@@ -207,35 +214,29 @@ struct LoggedRun {
 /// Runs of a log (first line per id), with feedback applied, and the report so far.
 fn scan_log(path: &Path) -> Result<(Vec<LoggedRun>, LogsReport), LogsError> {
     let file = std::fs::File::open(path).map_err(io_error(path))?;
-    let mut reader = std::io::BufReader::new(file);
     let mut report = LogsReport::default();
     let mut runs: Vec<LoggedRun> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut feedback: HashMap<String, FeedbackRecord> = HashMap::new();
-    let mut buffer = Vec::new();
-    let mut number = 0;
-    loop {
-        buffer.clear();
-        if reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(io_error(path))?
-            == 0
-        {
-            break;
-        }
-        number += 1;
-        let Ok(text) = std::str::from_utf8(&buffer) else {
-            report.lines += 1;
-            note_corrupt(&mut report, number);
+    for line in toolforge_core::jsonl::lines(std::io::BufReader::new(file)) {
+        let line = line.map_err(io_error(path))?;
+        let number = line.number;
+        report.lines += 1;
+        let parsed = line
+            .text
+            .ok()
+            .and_then(|text| serde_json::from_str::<LogLine>(text.trim()).ok());
+        let Some(parsed) = parsed else {
+            if line.unterminated {
+                // The line being written when the writer died: expected, not damage.
+                report.torn_last_line = true;
+            } else {
+                note_corrupt(&mut report, number);
+            }
             continue;
         };
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        report.lines += 1;
-        match serde_json::from_str::<LogLine>(text) {
-            Ok(LogLine::Run(run)) => {
+        match parsed {
+            LogLine::Run(run) => {
                 report.runs += 1;
                 if index.contains_key(&run.run_id) {
                     *report
@@ -252,11 +253,10 @@ fn scan_log(path: &Path) -> Result<(Vec<LoggedRun>, LogsReport), LogsError> {
                     feedback_timestamp: None,
                 });
             }
-            Ok(LogLine::Feedback(record)) => {
+            LogLine::Feedback(record) => {
                 report.feedback_records += 1;
                 feedback.insert(record.feedback_for.clone(), record);
             }
-            Err(_) => note_corrupt(&mut report, number),
         }
     }
     for (run_id, record) in feedback {
@@ -710,6 +710,26 @@ mod tests {
             .iter()
             .map(|e| (e.meta["run_id"].as_str().unwrap().to_string(), e))
             .collect()
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_counted_apart_from_corrupt_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_log(dir.path());
+        let whole = examples_from_logs(&path, &HashMap::new(), &LogsPolicy::default())
+            .unwrap()
+            .1;
+        assert!(!whole.torn_last_line);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let next =
+            serde_json::to_string(&run("cut", "weather in Oslo", vec![], vec![], None)).unwrap();
+        bytes.extend_from_slice(&next.as_bytes()[..next.len() / 2]);
+        std::fs::write(&path, bytes).unwrap();
+        let (_, torn) = examples_from_logs(&path, &HashMap::new(), &LogsPolicy::default()).unwrap();
+        assert!(torn.torn_last_line, "{torn}");
+        assert_eq!(torn.corrupt_lines, whole.corrupt_lines);
+        assert_eq!(torn.runs, whole.runs);
+        assert!(torn.to_string().contains("torn last line skipped"));
     }
 
     #[test]

@@ -662,6 +662,12 @@ pub fn convert(value: f64, from: &Unit, to: &Unit) -> Result<f64, UnitError> {
             })
         }
     };
+    within_range(value, from, result, to)
+}
+
+/// `result` when it is a finite number, else [`UnitError::OutOfRange`]: every
+/// conversion (by factor, offset or exchange rate) ends here.
+pub fn within_range(value: f64, from: &Unit, result: f64, to: &Unit) -> Result<f64, UnitError> {
     if result.is_finite() {
         Ok(result)
     } else {
