@@ -31,6 +31,26 @@ pub enum AgentError {
     QueryTooLong(usize),
 }
 
+/// Whether a run executes its decision and answers, or only routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Answer,
+    RouteOnly,
+}
+
+/// The query trimmed, or why it is refused.
+fn checked_query(query: &str) -> Result<&str, AgentError> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Err(AgentError::EmptyQuery);
+    }
+    let chars = query.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(AgentError::QueryTooLong(chars));
+    }
+    Ok(query)
+}
+
 /// A tool-using agent.
 pub struct Agent {
     registry: ToolRegistry,
@@ -127,17 +147,21 @@ impl Agent {
     /// Answers one query end to end and logs the run. Tool failures end up in the
     /// record; only an empty or oversized query is refused.
     pub async fn ask(&self, query: &str) -> Result<RunRecord, AgentError> {
-        let query = query.trim();
-        if query.is_empty() {
-            return Err(AgentError::EmptyQuery);
-        }
-        let chars = query.chars().count();
-        if chars > MAX_QUERY_CHARS {
-            return Err(AgentError::QueryTooLong(chars));
-        }
+        self.logged(query, Mode::Answer).await
+    }
+
+    /// Routes one query without running its calls, and logs it as a run with no
+    /// calls and no answer (routing traffic is training data too; feedback on
+    /// its `run_id` works as for a whole run). Refuses what [`Agent::ask`] refuses.
+    pub async fn route(&self, query: &str) -> Result<RunRecord, AgentError> {
+        self.logged(query, Mode::RouteOnly).await
+    }
+
+    async fn logged(&self, query: &str, mode: Mode) -> Result<RunRecord, AgentError> {
+        let query = checked_query(query)?;
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("run", run_id = %run_id);
-        let record = self.run(run_id, query).instrument(span).await;
+        let record = self.run(run_id, query, mode).instrument(span).await;
         let record = self.redactor.redact_record(record);
         if let Some(sink) = &self.sink {
             if let Err(error) = sink.write(&record) {
@@ -147,7 +171,7 @@ impl Agent {
         Ok(record)
     }
 
-    async fn run(&self, run_id: String, query: &str) -> RunRecord {
+    async fn run(&self, run_id: String, query: &str, mode: Mode) -> RunRecord {
         let start = Instant::now();
         let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let context = self.registry.context();
@@ -164,11 +188,17 @@ impl Agent {
                 RouteDecision::direct(self.router.name(), None)
             }
         };
-        let calls = self.executor.execute(&self.registry, &decision.calls).await;
-        let answer = if decision.unsupported && decision.calls.is_empty() {
-            unsupported_answer(&self.registry.specs())
-        } else {
-            self.respond(query, &decision, &calls).await
+        let (calls, answer) = match mode {
+            Mode::RouteOnly => (Vec::new(), String::new()),
+            Mode::Answer => {
+                let calls = self.executor.execute(&self.registry, &decision.calls).await;
+                let answer = if decision.unsupported && decision.calls.is_empty() {
+                    unsupported_answer(&self.registry.specs())
+                } else {
+                    self.respond(query, &decision, &calls).await
+                };
+                (calls, answer)
+            }
         };
         RunRecord {
             schema_version: RUN_RECORD_SCHEMA_VERSION,

@@ -16,7 +16,7 @@ use crate::executor::Executor;
 use crate::registry::RegistryError;
 use crate::registry::ToolRegistry;
 use crate::responder::LlmResponder;
-use crate::runlog::{JsonlRunLog, LogError, Redactor};
+use crate::runlog::{JsonlRunLog, LogError, Redactor, RunSink};
 
 /// Why a router, registry or agent could not be assembled from the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,9 @@ pub enum BuildError {
     /// The run log could not be opened.
     #[error(transparent)]
     RunLog(#[from] LogError),
+    /// Building panicked (a defect, or a plugin's initialiser).
+    #[error("building the agent failed: {0}")]
+    Panicked(String),
 }
 
 /// A router the configuration and `--router` can name: its name, one line of
@@ -228,8 +231,27 @@ pub fn build_registry(
     Ok(registry)
 }
 
-/// A full agent for `router_name`, logging runs when the config says so.
+/// A full agent for `router_name`, logging runs to the configured file when the
+/// config says so.
 pub fn build_agent(config: &AgentConfig, router_name: &str) -> Result<Agent, BuildError> {
+    let sink: Option<Arc<dyn RunSink>> = if config.log.enabled {
+        Some(Arc::new(JsonlRunLog::open(
+            &config.log.path,
+            Redactor::new(config.secrets()),
+        )?))
+    } else {
+        None
+    };
+    build_agent_with_sink(config, router_name, sink)
+}
+
+/// A full agent for `router_name` writing its runs to `sink` (a service's
+/// [`crate::LogWriter`]), whatever `[log]` says.
+pub fn build_agent_with_sink(
+    config: &AgentConfig,
+    router_name: &str,
+    sink: Option<Arc<dyn RunSink>>,
+) -> Result<Agent, BuildError> {
     let router = build_router(router_name, config)?;
     let registry = build_registry(config, router.clone())?;
     let mut builder = Agent::builder(registry, router)
@@ -239,9 +261,8 @@ pub fn build_agent(config: &AgentConfig, router_name: &str) -> Result<Agent, Bui
     if let Some(model) = config.llm.chat_model() {
         builder = builder.responder(Arc::new(LlmResponder::new(model)));
     }
-    if config.log.enabled {
-        let sink = JsonlRunLog::open(&config.log.path, Redactor::new(config.secrets()))?;
-        builder = builder.log_sink(Arc::new(sink));
+    if let Some(sink) = sink {
+        builder = builder.log_sink(sink);
     }
     Ok(builder.build())
 }

@@ -87,22 +87,29 @@ pub fn lines<R: BufRead>(mut reader: R) -> impl Iterator<Item = io::Result<Line>
 /// assert_eq!(text.lines().last(), Some(r#"{"run": 2}"#));
 /// ```
 pub fn append_line(file: &mut File, line: &str) -> io::Result<()> {
-    let torn = if file.metadata()?.len() == 0 {
-        false
-    } else {
-        let mut last = [0u8; 1];
-        file.seek(SeekFrom::End(-1))?;
-        file.read_exact(&mut last)?;
-        last[0] != b'\n'
-    };
-    let mut text = String::with_capacity(line.len() + 2);
-    if torn {
-        text.push('\n');
-    }
+    end_torn_line(file)?;
+    let mut text = String::with_capacity(line.len() + 1);
     text.push_str(line);
     text.push('\n');
     file.write_all(text.as_bytes())?;
     file.flush()
+}
+
+/// Ends a last line that lacks its newline (a torn write) so the next record
+/// starts on a line of its own; says whether there was one. `file` must be open
+/// for reading and appending.
+pub fn end_torn_line(file: &mut File) -> io::Result<bool> {
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::End(-1))?;
+    file.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(false);
+    }
+    file.write_all(b"\n")?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -57,8 +57,8 @@ pub mod tool;
 
 pub use decision::{RouteDecision, ToolCall};
 pub use record::{
-    CallRecord, Feedback, FeedbackRecord, LogLine, RunRecord, StageOutcome, StageRecord,
-    RUN_RECORD_SCHEMA_VERSION,
+    log_has_run, CallRecord, Feedback, FeedbackRecord, LogLine, RunRecord, StageOutcome,
+    StageRecord, RUN_RECORD_SCHEMA_VERSION,
 };
 pub use router::{MemoryHit, RouteContext, RouteError, RouteTrace, Router};
 pub use schema::{schema_for, schema_types, validate_arguments, SchemaViolation};

@@ -141,6 +141,39 @@ pub enum LogLine {
     Run(Box<RunRecord>),
 }
 
+impl FeedbackRecord {
+    /// A verdict on run `run_id`, stamped now (RFC 3339, UTC, milliseconds).
+    pub fn now(run_id: &str, feedback: Feedback) -> Self {
+        Self {
+            feedback_for: run_id.to_string(),
+            timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            feedback,
+        }
+    }
+}
+
+/// Whether the run log read by `reader` holds a run with this id. Damaged lines
+/// are passed over; ids of plain characters are matched as text before parsing.
+pub fn log_has_run(reader: impl std::io::BufRead, run_id: &str) -> std::io::Result<bool> {
+    let plain = run_id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    for line in crate::jsonl::lines(reader) {
+        let Ok(text) = line?.text else {
+            continue;
+        };
+        if plain && !text.contains(run_id) {
+            continue;
+        }
+        if let Ok(LogLine::Run(run)) = serde_json::from_str::<LogLine>(text.trim()) {
+            if run.run_id == run_id {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use toolforge_core::{jsonl, Feedback, RouteDecision, ToolCall, ToolExample, ToolSpec};
+use toolforge_core::{jsonl, Feedback, ToolCall, ToolExample, ToolSpec};
 use toolforge_trainer::distill::{self, QueryItem};
 use toolforge_trainer::export::{self, ExportFormat};
 use toolforge_trainer::filter::{self, Candidate, FilterConfig};
@@ -739,32 +739,8 @@ pub fn feedback(config: &AgentConfig, args: FeedbackArgs) -> anyhow::Result<()> 
     let feedback = match (&args.correct, args.ok) {
         (Some(json), _) => {
             let value: Value = serde_json::from_str(json).context("--correct: invalid JSON")?;
-            let unsupported = value.get("unsupported").and_then(Value::as_bool) == Some(true);
-            let calls: Vec<ToolCall> = match value {
-                Value::Array(_) => serde_json::from_value(value),
-                Value::Object(ref object) if object.contains_key("calls") => {
-                    serde_json::from_value(object["calls"].clone())
-                }
-                _ => bail!("--correct: expected {{\"calls\": [...]}} or a calls array"),
-            }
-            .context("--correct: calls must be [{\"tool\": ..., \"arguments\": {...}}]")?;
-            let tools = tool_specs(config)?;
-            for call in &calls {
-                let spec = tools
-                    .iter()
-                    .find(|t| t.name == call.tool)
-                    .with_context(|| format!("--correct: unknown tool `{}`", call.tool))?;
-                spec.validate(&Value::Object(call.arguments.clone()))
-                    .with_context(|| format!("--correct: arguments of `{}`", call.tool))?;
-            }
-            Feedback::Corrected {
-                decision: RouteDecision {
-                    unsupported: unsupported && calls.is_empty(),
-                    calls,
-                    router: "user".into(),
-                    confidence: Some(1.0),
-                },
-            }
+            let registry = build_registry(config, build_router("regex", config)?)?;
+            toolforge_agent::feedback::correction(&value, &registry).context("--correct")?
         }
         (None, true) => Feedback::Ok,
         (None, false) => bail!("say --ok or --correct '<decision json>'"),

@@ -5,6 +5,7 @@ mod data;
 mod logging;
 mod model;
 mod retrain;
+mod serve;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
@@ -78,6 +79,9 @@ pub enum Command {
     Retrain(retrain::RetrainArgs),
     /// Restore the model the last promotion replaced.
     Rollback(retrain::RollbackArgs),
+    /// Serve the agent over HTTP: /v1/route, /v1/ask, /v1/feedback, /v1/tools,
+    /// /healthz, /metrics, /openapi.json (SIGTERM stops gracefully, SIGHUP reloads the model).
+    Serve(serve::ServeArgs),
 }
 
 /// `--router NAME`, with help listing every router the runtime can build.
@@ -198,6 +202,7 @@ pub async fn run(cli: Cli, config: AgentConfig) -> anyhow::Result<ExitCode> {
             .await
             .map(|_| ExitCode::SUCCESS),
         Command::Rollback(args) => retrain::run_rollback(&config, args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run_serve(&config, args).await,
     }
 }
 

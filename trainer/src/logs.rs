@@ -15,7 +15,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -438,46 +437,15 @@ pub fn append_feedback(
     feedback: Feedback,
 ) -> Result<FeedbackRecord, LogsError> {
     let file = std::fs::File::open(log_path).map_err(io_error(log_path))?;
-    let mut reader = std::io::BufReader::new(file);
-    // Ids made of plain characters appear verbatim in the line; others are parsed every time.
-    let plain = run_id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-    let mut buffer = Vec::new();
-    let mut found = false;
-    loop {
-        buffer.clear();
-        if reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(io_error(log_path))?
-            == 0
-        {
-            break;
-        }
-        if found {
-            continue;
-        }
-        let Ok(text) = std::str::from_utf8(&buffer) else {
-            continue;
-        };
-        if plain && !text.contains(run_id) {
-            continue;
-        }
-        if let Ok(LogLine::Run(run)) = serde_json::from_str::<LogLine>(text.trim()) {
-            found = run.run_id == run_id;
-        }
-    }
+    let found = toolforge_core::log_has_run(std::io::BufReader::new(file), run_id)
+        .map_err(io_error(log_path))?;
     if !found {
         return Err(LogsError::UnknownRun {
             run_id: run_id.to_string(),
             path: log_path.to_path_buf(),
         });
     }
-    let record = FeedbackRecord {
-        feedback_for: run_id.to_string(),
-        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        feedback,
-    };
+    let record = FeedbackRecord::now(run_id, feedback);
     let line = serde_json::to_string(&record).map_err(|e| LogsError::Encode(e.to_string()))?;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
