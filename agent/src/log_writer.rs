@@ -3,7 +3,8 @@
 //! one `write` and flushed as it arrives. The file rotates by size
 //! (`runs.jsonl` -> `runs.jsonl.1` -> ...), and [`LogWriter::close`] writes
 //! everything queued before it returns: nothing accepted is lost on a graceful
-//! stop, and a kill costs at most the line being written.
+//! stop. A service awaits [`LogWriter::flushed`] before it answers, so a run it
+//! answered is in the file, and a kill costs at most the line being written.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -41,19 +42,38 @@ impl Default for Rotation {
 }
 
 /// What the writer did.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
-    queued: AtomicU64,
     written: AtomicU64,
     failed: AtomicU64,
     rotations: AtomicU64,
+    /// Lines handled (written or failed), for [`LogWriter::flushed`].
+    done: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            written: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            rotations: AtomicU64::new(0),
+            done: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+/// The sending side: the channel and how many lines went into it, changed
+/// together so a line's number is its place in the channel.
+struct Queue {
+    sender: Option<SyncSender<String>>,
+    queued: u64,
 }
 
 /// A run log with one writer thread; a [`RunSink`] for [`crate::Agent`].
 pub struct LogWriter {
     path: PathBuf,
     redactor: Redactor,
-    sender: Mutex<Option<SyncSender<String>>>,
+    queue: Mutex<Queue>,
     thread: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
 }
@@ -102,6 +122,7 @@ impl LogWriter {
                                 counters.failed.fetch_add(1, Ordering::Relaxed)
                             }
                         };
+                        counters.done.send_modify(|done| *done += 1);
                     }
                 })
                 .map_err(LogError::Write)?
@@ -109,7 +130,10 @@ impl LogWriter {
         Ok(Self {
             path,
             redactor,
-            sender: Mutex::new(Some(sender)),
+            queue: Mutex::new(Queue {
+                sender: Some(sender),
+                queued: 0,
+            }),
             thread: Mutex::new(Some(thread)),
             counters,
         })
@@ -125,17 +149,27 @@ impl LogWriter {
         let mut value = serde_json::to_value(line)?;
         self.redactor.redact(&mut value);
         let text = serde_json::to_string(&value)?;
-        let sender = self
-            .sender
+        let mut queue = self
+            .queue
             .lock()
-            .map_err(|_| std::io::Error::other("run log lock poisoned"))?
-            .clone()
+            .map_err(|_| std::io::Error::other("run log lock poisoned"))?;
+        let sender = queue
+            .sender
+            .as_ref()
             .ok_or_else(|| std::io::Error::other("the run log is closed"))?;
         sender
             .send(text)
             .map_err(|_| std::io::Error::other("the run log writer stopped"))?;
-        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        queue.queued += 1;
         Ok(())
+    }
+
+    /// Waits until every line queued before this call is written (or failed):
+    /// a service answers after this, so what it answered is in the file.
+    pub async fn flushed(&self) {
+        let target = self.queue.lock().map(|q| q.queued).unwrap_or(0);
+        let mut done = self.counters.done.subscribe();
+        let _ = done.wait_for(|done| *done >= target).await;
     }
 
     /// Lines written and flushed so far.
@@ -156,8 +190,8 @@ impl LogWriter {
     /// Stops taking lines, writes every queued one and waits for the writer.
     /// Later appends fail; closing twice is harmless.
     pub fn close(&self) {
-        if let Ok(mut sender) = self.sender.lock() {
-            sender.take();
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.sender.take();
         }
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread {

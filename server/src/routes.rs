@@ -87,6 +87,14 @@ fn decision_json(record: &RunRecord) -> Value {
     value
 }
 
+/// Waits until the run log holds every line queued so far (this request's
+/// too): a request is answered only once its run is in the file.
+async fn logged(state: &AppState) {
+    if let Some(log) = &state.log {
+        log.flushed().await;
+    }
+}
+
 /// `POST /v1/route`: `{"query"}` -> a decision; `{"queries": [...]}` -> `{"decisions": [...]}`.
 pub async fn route(
     State(state): State<Arc<AppState>>,
@@ -130,12 +138,14 @@ pub async fn route(
             };
             decisions.push(decided);
         }
+        logged(&state).await;
         return Ok(Json(json!({ "decisions": decisions })).into_response());
     }
     let query = string_field(&object, "query")?;
     let record = served.agent.route(query).await?;
     state.metrics.run(&record);
     state.remember_run(&record.run_id);
+    logged(&state).await;
     Ok(Json(decision_json(&record)).into_response())
 }
 
@@ -154,6 +164,7 @@ pub async fn ask(
     if let Value::Object(object) = &mut value {
         object.insert("run_id".into(), json!(record.run_id));
     }
+    logged(&state).await;
     Ok(Json(value).into_response())
 }
 
@@ -207,6 +218,7 @@ pub async fn feedback(
     }
     log.append(&FeedbackRecord::now(&run_id, verdict))
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    logged(&state).await;
     Ok(Json(json!({ "recorded": true, "run_id": run_id })).into_response())
 }
 
