@@ -5,8 +5,10 @@
 //! be one run-log line).
 //!
 //! ```text
-//! cargo run --release --example loadgen -- --url http://127.0.0.1:8080 --seconds 10 --connections 1,16,64
+//! cargo run --release --example loadgen -- --url http://127.0.0.1:8080 --seconds 10 --connections 1,16,64 [--batch 100]
 //! ```
+//! With `--batch N` each request routes N queries (`{"queries": [...]}`), and the
+//! table counts queries.
 //! `scripts/load_test.sh` starts a server on a fresh log, runs this, stops the
 //! server and checks the log against the answered count.
 
@@ -38,6 +40,7 @@ struct Args {
     url: String,
     seconds: u64,
     connections: Vec<usize>,
+    batch: usize,
     token: Option<String>,
 }
 
@@ -46,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         url: "http://127.0.0.1:8080".into(),
         seconds: 10,
         connections: vec![1, 16, 64],
+        batch: 1,
         token: std::env::var("TOOLFORGE_API_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
@@ -68,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
                     })
                     .collect::<Result<_, _>>()?
             }
+            "--batch" => args.batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -77,6 +82,9 @@ fn parse_args() -> Result<Args, String> {
             "{} is not a loopback address; this tool loads loopback only",
             args.url
         ));
+    }
+    if args.batch == 0 {
+        return Err("--batch must be at least 1".into());
     }
     if args.seconds == 0 || args.seconds > 600 {
         return Err("--seconds must be between 1 and 600".into());
@@ -90,6 +98,7 @@ async fn connection(
     token: Option<String>,
     until: Instant,
     offset: usize,
+    batch: usize,
 ) -> (Vec<Duration>, u64) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
@@ -100,9 +109,14 @@ async fn connection(
     let mut failures = 0;
     let mut i = offset;
     while Instant::now() < until {
-        let query = QUERIES[i % QUERIES.len()];
-        i += 1;
-        let mut request = client.post(&url).json(&json!({ "query": query }));
+        let body = if batch == 1 {
+            json!({ "query": QUERIES[i % QUERIES.len()] })
+        } else {
+            let queries: Vec<&str> = (i..i + batch).map(|j| QUERIES[j % QUERIES.len()]).collect();
+            json!({ "queries": queries })
+        };
+        i += batch;
+        let mut request = client.post(&url).json(&body);
         if let Some(token) = &token {
             request = request.bearer_auth(token);
         }
@@ -140,15 +154,28 @@ async fn main() -> std::process::ExitCode {
     };
     let url = format!("{}/v1/route", args.url.trim_end_matches('/'));
     let mut answered_total = 0u64;
+    let unit = if args.batch == 1 {
+        "requests"
+    } else {
+        "queries"
+    };
     println!(
         "{:>11} {:>10} {:>10} {:>10} {:>9} {:>8}",
-        "connections", "requests", "req/s", "p50 ms", "p99 ms", "failed"
+        "connections", unit, "per s", "p50 ms", "p99 ms", "failed"
     );
     for &connections in &args.connections {
         let until = Instant::now() + Duration::from_secs(args.seconds);
         let started = Instant::now();
         let tasks: Vec<_> = (0..connections)
-            .map(|c| tokio::spawn(connection(url.clone(), args.token.clone(), until, c * 7)))
+            .map(|c| {
+                tokio::spawn(connection(
+                    url.clone(),
+                    args.token.clone(),
+                    until,
+                    c * 7,
+                    args.batch,
+                ))
+            })
             .collect();
         let mut latencies = Vec::new();
         let mut failures = 0;
@@ -160,12 +187,13 @@ async fn main() -> std::process::ExitCode {
         }
         let elapsed = started.elapsed().as_secs_f64();
         latencies.sort_unstable();
-        answered_total += latencies.len() as u64;
+        let queries = latencies.len() * args.batch;
+        answered_total += queries as u64;
         println!(
             "{:>11} {:>10} {:>10.0} {:>10.3} {:>9.3} {:>8}",
             connections,
-            latencies.len(),
-            latencies.len() as f64 / elapsed,
+            queries,
+            queries as f64 / elapsed,
             percentile(&latencies, 50.0).as_secs_f64() * 1e3,
             percentile(&latencies, 99.0).as_secs_f64() * 1e3,
             failures
