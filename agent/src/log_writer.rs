@@ -1,7 +1,8 @@
 //! The run log of a long-running service. One writer thread owns the file, so
 //! concurrent runs never interleave: each record is one whole line, written with
 //! one `write` and flushed as it arrives. The file rotates by size
-//! (`runs.jsonl` -> `runs.jsonl.1` -> ...), and [`LogWriter::close`] writes
+//! (`runs.jsonl` -> `runs.jsonl.1` -> ..., read back in order by
+//! [`toolforge_core::jsonl::with_rotated`]), and [`LogWriter::close`] writes
 //! everything queued before it returns: nothing accepted is lost on a graceful
 //! stop. A service awaits [`LogWriter::flushed`] before it answers, so a run it
 //! answered is in the file, and a kill costs at most the line being written.
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use serde::Serialize;
+use toolforge_core::jsonl::rotated_path;
 use toolforge_core::RunRecord;
 
 use crate::runlog::{LogError, Redactor, RunSink};
@@ -255,11 +257,7 @@ impl FileSink {
 
     /// `path.(keep-1)` -> `path.keep`, ..., `path` -> `path.1`, then a new `path`.
     fn rotate(&mut self) -> Result<(), LogError> {
-        let numbered = |n: usize| {
-            let mut name = self.path.clone().into_os_string();
-            name.push(format!(".{n}"));
-            PathBuf::from(name)
-        };
+        let numbered = |n: usize| rotated_path(&self.path, n);
         if self.rotation.keep == 0 {
             self.file.set_len(0)?;
             self.size = 0;
@@ -277,24 +275,6 @@ impl FileSink {
         self.counters.rotations.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
-}
-
-/// The log file and its rotated files that exist, oldest first (`path.keep`
-/// ... `path.1`, then `path`): every line the writer kept, in order.
-pub fn log_files(path: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = (1..)
-        .map(|n| {
-            let mut name = path.to_path_buf().into_os_string();
-            name.push(format!(".{n}"));
-            PathBuf::from(name)
-        })
-        .take_while(|p| p.exists())
-        .collect();
-    files.reverse();
-    if path.exists() {
-        files.push(path.to_path_buf());
-    }
-    files
 }
 
 #[cfg(test)]
@@ -347,7 +327,7 @@ mod tests {
                 .unwrap();
         }
         writer.close();
-        let files = log_files(&path);
+        let files = toolforge_core::jsonl::with_rotated(&path);
         assert_eq!(files.len(), 3, "{files:?}");
         let mut numbers = Vec::new();
         for file in &files {

@@ -6,6 +6,28 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// `path` with a rotation number: `runs.jsonl` -> `runs.jsonl.3`.
+pub fn rotated_path(path: &Path, number: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(format!(".{number}"));
+    PathBuf::from(name)
+}
+
+/// A log and its rotated files that exist, oldest first (`path.N` ... `path.1`,
+/// then `path`): every line a rotating writer kept, in the order written.
+pub fn with_rotated(path: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = (1..)
+        .map(|n| rotated_path(path, n))
+        .take_while(|p| p.exists())
+        .collect();
+    files.reverse();
+    if path.exists() {
+        files.push(path.to_path_buf());
+    }
+    files
+}
 
 /// One non-blank line of a JSON Lines file.
 #[derive(Debug, Clone, PartialEq)]

@@ -197,7 +197,7 @@ pub async fn feedback(
         let path = log.path().to_path_buf();
         let id = run_id.clone();
         let known = tokio::task::spawn_blocking(move || {
-            toolforge_agent::log_writer::log_files(&path)
+            toolforge_core::jsonl::with_rotated(&path)
                 .iter()
                 .rev()
                 .any(|file| {

@@ -136,6 +136,9 @@ impl fmt::Display for SkipReason {
 /// What reading a log did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LogsReport {
+    /// Files read: the log and its rotated files (`runs.jsonl.1` ...), oldest first.
+    #[serde(default)]
+    pub files: usize,
     /// Non-blank lines read.
     pub lines: usize,
     /// Run lines parsed.
@@ -174,8 +177,13 @@ impl fmt::Display for LogsReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "logs: {} lines, {} runs, {} feedback records, {} corrupt lines, {} orphan feedback",
-            self.lines, self.runs, self.feedback_records, self.corrupt_lines, self.orphan_feedback
+            "logs: {} lines in {} file(s), {} runs, {} feedback records, {} corrupt lines, {} orphan feedback",
+            self.lines,
+            self.files,
+            self.runs,
+            self.feedback_records,
+            self.corrupt_lines,
+            self.orphan_feedback
         )?;
         if !self.corrupt_line_numbers.is_empty() {
             let numbers: Vec<String> = self
@@ -212,51 +220,66 @@ struct LoggedRun {
 
 /// Runs of a log (first line per id), with feedback applied, and the report so far.
 fn scan_log(path: &Path) -> Result<(Vec<LoggedRun>, LogsReport), LogsError> {
-    let file = std::fs::File::open(path).map_err(io_error(path))?;
-    let mut report = LogsReport::default();
+    let files = toolforge_core::jsonl::with_rotated(path);
+    if files.is_empty() {
+        // Nothing there: the open error names the path.
+        std::fs::File::open(path).map_err(io_error(path))?;
+    }
+    let mut report = LogsReport {
+        files: files.len(),
+        ..LogsReport::default()
+    };
     let mut runs: Vec<LoggedRun> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut feedback: HashMap<String, FeedbackRecord> = HashMap::new();
-    for line in toolforge_core::jsonl::lines(std::io::BufReader::new(file)) {
-        let line = line.map_err(io_error(path))?;
-        let number = line.number;
-        report.lines += 1;
-        let parsed = line
-            .text
-            .ok()
-            .and_then(|text| serde_json::from_str::<LogLine>(text.trim()).ok());
-        let Some(parsed) = parsed else {
-            if line.unterminated {
-                // The line being written when the writer died: expected, not damage.
-                report.torn_last_line = true;
-            } else {
-                note_corrupt(&mut report, number);
-            }
-            continue;
-        };
-        match parsed {
-            LogLine::Run(run) => {
-                report.runs += 1;
-                if index.contains_key(&run.run_id) {
-                    *report
-                        .skipped
-                        .entry(SkipReason::DuplicateRunId)
-                        .or_insert(0) += 1;
-                    continue;
+    let mut offset = 0;
+    for (n, file_path) in files.iter().enumerate() {
+        let last_file = n + 1 == files.len();
+        let file = std::fs::File::open(file_path).map_err(io_error(file_path))?;
+        let mut file_lines = 0;
+        for line in toolforge_core::jsonl::lines(std::io::BufReader::new(file)) {
+            let line = line.map_err(io_error(file_path))?;
+            file_lines = line.number;
+            let number = offset + line.number;
+            report.lines += 1;
+            let parsed = line
+                .text
+                .ok()
+                .and_then(|text| serde_json::from_str::<LogLine>(text.trim()).ok());
+            let Some(parsed) = parsed else {
+                if line.unterminated && last_file {
+                    // The line being written when the writer died: expected, not damage.
+                    report.torn_last_line = true;
+                } else {
+                    note_corrupt(&mut report, number);
                 }
-                index.insert(run.run_id.clone(), runs.len());
-                let inline = run.feedback.clone();
-                runs.push(LoggedRun {
-                    run: *run,
-                    feedback: inline,
-                    feedback_timestamp: None,
-                });
-            }
-            LogLine::Feedback(record) => {
-                report.feedback_records += 1;
-                feedback.insert(record.feedback_for.clone(), record);
+                continue;
+            };
+            match parsed {
+                LogLine::Run(run) => {
+                    report.runs += 1;
+                    if index.contains_key(&run.run_id) {
+                        *report
+                            .skipped
+                            .entry(SkipReason::DuplicateRunId)
+                            .or_insert(0) += 1;
+                        continue;
+                    }
+                    index.insert(run.run_id.clone(), runs.len());
+                    let inline = run.feedback.clone();
+                    runs.push(LoggedRun {
+                        run: *run,
+                        feedback: inline,
+                        feedback_timestamp: None,
+                    });
+                }
+                LogLine::Feedback(record) => {
+                    report.feedback_records += 1;
+                    feedback.insert(record.feedback_for.clone(), record);
+                }
             }
         }
+        offset += file_lines;
     }
     for (run_id, record) in feedback {
         match index.get(&run_id) {
@@ -436,9 +459,17 @@ pub fn append_feedback(
     run_id: &str,
     feedback: Feedback,
 ) -> Result<FeedbackRecord, LogsError> {
-    let file = std::fs::File::open(log_path).map_err(io_error(log_path))?;
-    let found = toolforge_core::log_has_run(std::io::BufReader::new(file), run_id)
-        .map_err(io_error(log_path))?;
+    std::fs::File::open(log_path).map_err(io_error(log_path))?;
+    let mut found = false;
+    for file_path in toolforge_core::jsonl::with_rotated(log_path).iter().rev() {
+        let file = std::fs::File::open(file_path).map_err(io_error(file_path))?;
+        if toolforge_core::log_has_run(std::io::BufReader::new(file), run_id)
+            .map_err(io_error(file_path))?
+        {
+            found = true;
+            break;
+        }
+    }
     if !found {
         return Err(LogsError::UnknownRun {
             run_id: run_id.to_string(),
@@ -698,6 +729,30 @@ mod tests {
         assert_eq!(torn.corrupt_lines, whole.corrupt_lines);
         assert_eq!(torn.runs, whole.runs);
         assert!(torn.to_string().contains("torn last line skipped"));
+    }
+
+    #[test]
+    fn rotated_files_are_read_oldest_first_with_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_log(dir.path());
+        let (whole, report) =
+            examples_from_logs(&path, &HashMap::new(), &LogsPolicy::default()).unwrap();
+        assert_eq!(report.files, 1);
+        let text = std::fs::read(&path).unwrap();
+        let cut = text.iter().position(|b| *b == b'\n').unwrap() + 1;
+        std::fs::write(toolforge_core::jsonl::rotated_path(&path, 1), &text[..cut]).unwrap();
+        std::fs::write(&path, &text[cut..]).unwrap();
+        let (split, split_report) =
+            examples_from_logs(&path, &HashMap::new(), &LogsPolicy::default()).unwrap();
+        assert_eq!(split_report.files, 2);
+        assert_eq!(split_report.runs, report.runs);
+        assert_eq!(
+            split_report.corrupt_line_numbers,
+            report.corrupt_line_numbers
+        );
+        let queries =
+            |examples: &[Example]| examples.iter().map(|e| e.query.clone()).collect::<Vec<_>>();
+        assert_eq!(queries(&split), queries(&whole));
     }
 
     #[test]
