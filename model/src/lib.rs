@@ -6,10 +6,14 @@
 //! weights by name through `VarBuilder` prefixes, dropout as an option), and the
 //! fused ops with their backward passes.
 //!
+//! The generative side: the Qwen2.5 / Hermes tool template (`chat`), shared by
+//! the trainer's `qwen` export and the generative router.
+//!
 //! `toolforge-routers` decodes these models' outputs into routing decisions and
 //! loads model directories; `toolforge-trainer` trains them.
 
 pub mod bert;
+pub mod chat;
 pub mod features;
 pub mod fused;
 pub mod infer;

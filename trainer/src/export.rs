@@ -13,17 +13,13 @@ use std::io::{self, Write};
 use std::str::FromStr;
 
 use serde_json::{json, Map, Value};
-use toolforge_core::{ToolCall, ToolSpec};
+use toolforge_core::ToolSpec;
+
+use toolforge_model::chat;
 
 use crate::dataset::Example;
 
-/// The assistant's reply in the training data when no tool is needed.
-pub const DIRECT_ANSWER: &str = "(answer directly)";
-
-/// The system prompt of every exported conversation, unless overridden.
-pub const DEFAULT_SYSTEM_PROMPT: &str = "You route requests for a tool-using assistant. \
-Call the tools the user's query needs, with arguments taken from the query, one call per \
-independent request; call no tool when the query can be answered directly.";
+pub use toolforge_model::chat::{py_json, DEFAULT_SYSTEM_PROMPT, DIRECT_ANSWER};
 
 /// A fine-tuning format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,7 +118,7 @@ impl Renderer {
             format,
             openai_tools: tools.iter().map(ToolSpec::to_openai).collect(),
             sharegpt_tools: py_json(&Value::Array(functions)),
-            qwen_system: qwen_system_turn(tools, &options.system_prompt),
+            qwen_system: chat::system_turn(tools, &options.system_prompt),
             options,
         }
     }
@@ -140,10 +136,7 @@ impl Renderer {
     /// The Qwen2.5 prompt for a query, up to the open assistant turn: what a
     /// model trained on the `qwen` export is given at inference.
     pub fn qwen_prompt(&self, query: &str) -> String {
-        format!(
-            "{}<|im_start|>user\n{query}<|im_end|>\n<|im_start|>assistant\n",
-            self.qwen_system
-        )
+        chat::prompt(&self.qwen_system, query)
     }
 
     fn system_and_user(&self, example: &Example) -> [Value; 2] {
@@ -211,7 +204,11 @@ impl Renderer {
         if example.calls.is_empty() {
             turns.push(json!({"from": "gpt", "value": self.options.direct_answer}));
         } else {
-            let calls: Vec<String> = example.calls.iter().map(call_json).collect();
+            let calls: Vec<String> = example
+                .calls
+                .iter()
+                .map(|call| chat::call_json(&call.tool, &call.arguments))
+                .collect();
             let value = if calls.len() == 1 {
                 calls.concat()
             } else {
@@ -246,7 +243,7 @@ impl Renderer {
         } else {
             for call in &example.calls {
                 text.push_str("\n<tool_call>\n");
-                text.push_str(&call_json(call));
+                text.push_str(&chat::call_json(&call.tool, &call.arguments));
                 text.push_str("\n</tool_call>");
             }
         }
@@ -271,79 +268,6 @@ fn function_object(spec: &ToolSpec) -> Value {
     map.insert("description".into(), json!(spec.description));
     map.insert("parameters".into(), spec.parameters.clone());
     Value::Object(map)
-}
-
-/// `{"name": "<tool>", "arguments": {...}}` as the Qwen template writes it.
-fn call_json(call: &ToolCall) -> String {
-    format!(
-        "{{\"name\": {}, \"arguments\": {}}}",
-        py_json(&Value::String(call.tool.clone())),
-        py_json(&Value::Object(call.arguments.clone()))
-    )
-}
-
-/// The system turn of the Qwen2.5 template: the system prompt, then (when there
-/// are tools) its `# Tools` section with one function signature per line.
-fn qwen_system_turn(tools: &[ToolSpec], system_prompt: &str) -> String {
-    if tools.is_empty() {
-        return format!("<|im_start|>system\n{system_prompt}<|im_end|>\n");
-    }
-    let mut text = format!(
-        "<|im_start|>system\n{system_prompt}\n\n# Tools\n\nYou may call one or more functions \
-         to assist with the user query.\n\nYou are provided with function signatures within \
-         <tools></tools> XML tags:\n<tools>"
-    );
-    for spec in tools {
-        text.push('\n');
-        text.push_str(&format!(
-            "{{\"type\": \"function\", \"function\": {{\"name\": {}, \"description\": {}, \"parameters\": {}}}}}",
-            py_json(&Value::String(spec.name.clone())),
-            py_json(&Value::String(spec.description.clone())),
-            py_json(&spec.parameters)
-        ));
-    }
-    text.push_str(
-        "\n</tools>\n\nFor each function call, return a json object with function name and \
-         arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": \
-         <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n",
-    );
-    text
-}
-
-/// JSON as Python's `json.dumps` writes it by default (what the chat template's
-/// `tojson` produces): `", "` and `": "` separators, non-ASCII kept.
-pub fn py_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_py_json(value, &mut out);
-    out
-}
-
-fn write_py_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push_str(": ");
-                write_py_json(item, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_py_json(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 /// Writes one JSON line per example in `format` and returns the number written.
@@ -377,6 +301,7 @@ pub fn export_with<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use toolforge_core::ToolCall;
 
     fn tools() -> Vec<ToolSpec> {
         toolforge_tools::builtin_tools(&Default::default())
