@@ -93,4 +93,3 @@ fn write_py_json(value: &Value, out: &mut String) {
         other => out.push_str(&other.to_string()),
     }
 }
-

@@ -13,7 +13,10 @@
 //! loads model directories; `toolforge-trainer` trains them.
 
 pub mod bert;
+pub mod bpe;
+pub mod causal_lm;
 pub mod chat;
+pub mod constrain;
 pub mod features;
 pub mod fused;
 pub mod infer;
