@@ -146,6 +146,26 @@ impl Default for LogConfig {
     }
 }
 
+/// The `[generative]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerativeConfig {
+    /// A GGUF instruct model (Llama family such as SmolLM2, or Qwen2); its
+    /// tokenizer comes from the file, or from a `tokenizer.json` beside it.
+    pub model: Option<PathBuf>,
+    /// Whether decoding is constrained to valid calls (default true).
+    pub constrained: bool,
+}
+
+impl Default for GenerativeConfig {
+    fn default() -> Self {
+        Self {
+            model: None,
+            constrained: true,
+        }
+    }
+}
+
 /// The `[executor]` table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +196,8 @@ pub struct AgentConfig {
     pub chain: ChainConfig,
     /// The learned `toolforge` router's model.
     pub model: ModelConfig,
+    /// The `generative` router's model (a GGUF instruct LLM).
+    pub generative: GenerativeConfig,
     /// The `regex` router's rules.
     pub regex: RegexConfig,
     /// The run log.
@@ -200,6 +222,7 @@ impl Default for AgentConfig {
             router: "chain".into(),
             chain: ChainConfig::default(),
             model: ModelConfig::default(),
+            generative: GenerativeConfig::default(),
             regex: RegexConfig::default(),
             log: LogConfig::default(),
             executor: ExecutorConfig::default(),
@@ -271,6 +294,15 @@ impl AgentConfig {
                     message: format!("`{threshold}` is not a number in [0, 1]"),
                 })?;
             self.model.threshold = Some(value);
+        }
+        if let Some(path) = get("TOOLFORGE_GENERATIVE_MODEL") {
+            self.generative.model = Some(PathBuf::from(path));
+        }
+        if let Some(flag) = get("TOOLFORGE_GENERATIVE_CONSTRAINED") {
+            self.generative.constrained = !matches!(
+                flag.to_ascii_lowercase().as_str(),
+                "off" | "0" | "false" | "no"
+            );
         }
         if let Some(path) = get("TOOLFORGE_LOG_PATH") {
             self.log.path = PathBuf::from(path);

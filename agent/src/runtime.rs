@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use toolforge_core::{RouteContext, Router};
 use toolforge_routers::regex_router::RuleError;
-use toolforge_routers::{ChainRouter, ChainStage, NewToolRouter, RegexRouter, ToolForgeRouter};
+use toolforge_routers::{
+    ChainRouter, ChainStage, GenerativeRouter, NewToolRouter, RegexRouter, ToolForgeRouter,
+};
 
 use crate::agent::Agent;
 use crate::autonomous::{AutonomousTask, AUTONOMOUS_TASK};
@@ -55,6 +57,9 @@ pub enum BuildError {
     /// The run log could not be opened.
     #[error(transparent)]
     RunLog(#[from] LogError),
+    /// `generative` was named with no model to run.
+    #[error("the generative router needs a model: set [generative] model = \"path/to/model.gguf\" or TOOLFORGE_GENERATIVE_MODEL (scripts/fetch-smollm2.sh fetches SmolLM2-135M-Instruct)")]
+    NoGenerativeModel,
     /// Building panicked (a defect, or a plugin's initialiser).
     #[error("building the agent failed: {0}")]
     Panicked(String),
@@ -88,6 +93,11 @@ pub const ROUTERS: &[RouterFactory] = &[
         name: "new_tools",
         help: "tools the model was not trained on, by their [regex] rules, else by prototypes of their example requests (abstains when there are none)",
         build: build_new_tools,
+    },
+    RouterFactory {
+        name: "generative",
+        help: "an instruct LLM writing the call ([generative] model = a GGUF file; constrained to valid calls unless constrained = false)",
+        build: build_generative,
     },
     RouterFactory {
         name: "regex",
@@ -158,6 +168,17 @@ fn build_model(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
         Some(threshold) => router.with_threshold(threshold),
         None => router,
     }))
+}
+
+fn build_generative(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
+    let path = config
+        .generative
+        .model
+        .clone()
+        .ok_or(BuildError::NoGenerativeModel)?;
+    Ok(Arc::new(
+        GenerativeRouter::new(path).constrained(config.generative.constrained),
+    ))
 }
 
 fn build_new_tools(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {

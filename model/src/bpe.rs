@@ -383,7 +383,12 @@ fn split_merge(text: &str) -> Result<(String, String), BpeError> {
         .ok_or_else(|| BpeError::Invalid(format!("merge `{text}` has no space")))
 }
 
-/// GPT-2's reversible map from bytes to printable characters.
+/// GPT-2's reversible map from bytes to printable characters (the token
+/// strings of a byte-level vocabulary spell bytes with these).
+pub fn byte_level_chars() -> [char; 256] {
+    byte_chars()
+}
+
 fn byte_chars() -> [char; 256] {
     let mut chars = ['\0'; 256];
     let printable =

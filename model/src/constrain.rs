@@ -258,6 +258,49 @@ impl Cursor {
         bytes.iter().all(|b| probe.feed(*b))
     }
 
+    /// The bytes of a shortest way from here to a complete answer (closing the
+    /// open value, object and block): what a decoder appends when its token
+    /// budget runs out, so even a cut-off answer is a valid one.
+    pub fn shortest_completion(&self) -> Vec<u8> {
+        const PREFERRED: &[u8] = b"}\",0123456789x";
+        let mut probe = self.clone();
+        let mut out = Vec::new();
+        while !probe.can_end() && out.len() < 4_096 {
+            let byte = match &probe.phase {
+                Phase::Choice {
+                    alts,
+                    rep,
+                    consumed,
+                } => {
+                    let at = *consumed;
+                    let prefix = &alts[*rep].text[..at];
+                    let live = alts
+                        .iter()
+                        .filter(|alt| alt.text.len() > at && &alt.text[..at] == prefix);
+                    let best = live.min_by_key(|alt| {
+                        let closes = matches!(alt.next, Next::CallClosed | Next::ValueDone);
+                        (!closes, alt.text.len())
+                    });
+                    match best {
+                        Some(alt) => alt.text[at],
+                        None => break,
+                    }
+                }
+                Phase::Str { pending, range, .. } if *pending > 0 => range.0,
+                Phase::AfterCall { consumed } => format!("\n{CALL_OPEN}").as_bytes()[*consumed],
+                _ => match PREFERRED.iter().find(|b| probe.allows(&[**b])) {
+                    Some(byte) => *byte,
+                    None => break,
+                },
+            };
+            if !probe.feed(byte) {
+                break;
+            }
+            out.push(byte);
+        }
+        out
+    }
+
     /// Takes `bytes`; false (and the cursor unusable) when one is not allowed.
     pub fn advance(&mut self, bytes: &[u8]) -> bool {
         bytes.iter().all(|b| self.feed(*b))
@@ -632,6 +675,39 @@ mod tests {
                     .expect("a registered tool");
                 spec.validate(&arguments)
                     .unwrap_or_else(|e| panic!("{e}: {arguments} in {text}"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_shortest_completion_closes_any_open_call() {
+        let tools = specs();
+        let grammar = DecisionGrammar::new(&tools);
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(11);
+        for _ in 0..300 {
+            let mut cursor = grammar.start();
+            let mut text = Vec::new();
+            let steps = rng.next_u32() % 120;
+            for _ in 0..steps {
+                let allowed: Vec<u8> = (0..=255u8).filter(|b| cursor.allows(&[*b])).collect();
+                if allowed.is_empty() {
+                    break;
+                }
+                let byte = allowed[rng.next_u32() as usize % allowed.len()];
+                cursor.feed(byte);
+                text.push(byte);
+            }
+            let rest = cursor.shortest_completion();
+            assert!(
+                cursor.advance(&rest) && cursor.can_end(),
+                "{}",
+                String::from_utf8_lossy(&text)
+            );
+            text.extend(rest);
+            for (name, arguments) in parse(&String::from_utf8(text).unwrap()) {
+                let spec = tools.iter().find(|t| t.name == name).unwrap();
+                spec.validate(&arguments)
+                    .unwrap_or_else(|e| panic!("{e}: {arguments}"));
             }
         }
     }

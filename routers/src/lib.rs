@@ -11,12 +11,14 @@
 //!   fallback, best guess).
 
 pub mod chain;
+pub mod generative;
 pub mod layer;
 pub mod new_tools;
 pub mod regex_router;
 pub mod toolforge_model;
 
 pub use chain::{ChainRouter, ChainStage};
+pub use generative::GenerativeRouter;
 pub use layer::{BestGuess, Budget, Fallback, RouterExt, Threshold, Traced};
 pub use new_tools::NewToolRouter;
 pub use regex_router::RegexRouter;

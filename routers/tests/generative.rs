@@ -1,0 +1,110 @@
+//! The generative router on a tiny random-weight Llama GGUF the test writes
+//! itself: with constraints every output parses to a valid decision even though
+//! the weights are noise; without them, a broken answer abstains; a missing
+//! model is an error a chain can fall back from.
+
+use std::path::PathBuf;
+
+use toolforge_core::{RouteContext, RouteError, Router, ToolSpec};
+use toolforge_model::causal_lm::tiny;
+use toolforge_routers::GenerativeRouter;
+
+fn tools() -> Vec<ToolSpec> {
+    // A few tools: the tiny tokenizer spells the prompt almost byte by byte.
+    let mut specs: Vec<ToolSpec> = toolforge_tools::builtin_tools(&Default::default())
+        .iter()
+        .map(|tool| tool.spec())
+        .filter(|spec| ["calculator", "unit_converter", "translate"].contains(&spec.name.as_str()))
+        .collect();
+    specs.push(ToolSpec {
+        name: "password".into(),
+        description: "Generates a random password.".into(),
+        parameters: serde_json::json!({"type": "object", "additionalProperties": false, "properties": {
+            "length": {"type": "integer", "minimum": 4, "maximum": 128},
+            "symbols": {"type": "boolean"}}}),
+    });
+    specs
+}
+
+fn tiny_model(seed: u64) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    tiny::write_llama(&path, seed, seed.is_multiple_of(2)).unwrap();
+    (dir, path)
+}
+
+const QUERIES: [&str; 8] = [
+    "weather in Oslo tomorrow",
+    "what is 17% of 230",
+    "translate good night to German",
+    "hi",
+    "define serendipity",
+    "convert 5 miles to km",
+    "make me a 20 character password",
+    "who wrote Dune",
+];
+
+#[tokio::test]
+async fn with_constraints_every_output_of_random_weights_is_a_valid_decision() {
+    let context = RouteContext::new(tools());
+    let mut calls = 0;
+    for seed in 0..4 {
+        let (_dir, path) = tiny_model(seed);
+        let forced = GenerativeRouter::new(&path).require_call(true);
+        let free_to_answer = GenerativeRouter::new(&path);
+        for query in QUERIES {
+            let decision = forced
+                .route(query, &context)
+                .await
+                .unwrap()
+                .expect("a constrained router always decides");
+            assert!(!decision.calls.is_empty(), "{query}: a call was required");
+            for call in &decision.calls {
+                let spec = context
+                    .tools
+                    .iter()
+                    .find(|t| t.name == call.tool)
+                    .expect("a registered tool");
+                spec.validate(&serde_json::Value::Object(call.arguments.clone()))
+                    .unwrap_or_else(|e| panic!("{query}: {e}: {call:?}"));
+                calls += 1;
+            }
+            let confidence = decision.confidence.unwrap();
+            assert!((0.0..=1.0).contains(&confidence));
+            let maybe_direct = free_to_answer.route(query, &context).await.unwrap();
+            assert!(maybe_direct.is_some());
+        }
+        assert!(forced
+            .model_version()
+            .unwrap()
+            .starts_with("generative-tiny"));
+    }
+    assert!(calls >= 32);
+}
+
+#[tokio::test]
+async fn without_constraints_broken_answers_abstain_and_never_panic() {
+    let context = RouteContext::new(tools());
+    let (_dir, path) = tiny_model(5);
+    let router = GenerativeRouter::new(&path).constrained(false);
+    for query in QUERIES {
+        if let Some(decision) = router.route(query, &context).await.unwrap() {
+            for call in &decision.calls {
+                let spec = context.tools.iter().find(|t| t.name == call.tool).unwrap();
+                assert!(spec
+                    .validate(&serde_json::Value::Object(call.arguments.clone()))
+                    .is_ok());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_missing_model_is_unavailable() {
+    let router = GenerativeRouter::new("/nonexistent/model.gguf");
+    let error = router
+        .route("hi", &RouteContext::new(tools()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RouteError::Unavailable(_)), "{error}");
+}
