@@ -155,6 +155,9 @@ pub struct GenerativeConfig {
     pub model: Option<PathBuf>,
     /// Whether decoding is constrained to valid calls (default true).
     pub constrained: bool,
+    /// Whether every answer must call a tool (default false): for labeling
+    /// requests known to need one, or a stage after a no-tool detector.
+    pub require_call: bool,
 }
 
 impl Default for GenerativeConfig {
@@ -162,6 +165,7 @@ impl Default for GenerativeConfig {
         Self {
             model: None,
             constrained: true,
+            require_call: false,
         }
     }
 }
@@ -302,6 +306,12 @@ impl AgentConfig {
             self.generative.constrained = !matches!(
                 flag.to_ascii_lowercase().as_str(),
                 "off" | "0" | "false" | "no"
+            );
+        }
+        if let Some(flag) = get("TOOLFORGE_GENERATIVE_REQUIRE_CALL") {
+            self.generative.require_call = matches!(
+                flag.to_ascii_lowercase().as_str(),
+                "on" | "1" | "true" | "yes"
             );
         }
         if let Some(path) = get("TOOLFORGE_LOG_PATH") {

@@ -177,7 +177,9 @@ fn build_generative(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError>
         .clone()
         .ok_or(BuildError::NoGenerativeModel)?;
     Ok(Arc::new(
-        GenerativeRouter::new(path).constrained(config.generative.constrained),
+        GenerativeRouter::new(path)
+            .constrained(config.generative.constrained)
+            .require_call(config.generative.require_call),
     ))
 }
 

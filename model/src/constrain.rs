@@ -262,7 +262,9 @@ impl Cursor {
     /// open value, object and block): what a decoder appends when its token
     /// budget runs out, so even a cut-off answer is a valid one.
     pub fn shortest_completion(&self) -> Vec<u8> {
-        const PREFERRED: &[u8] = b"}\",0123456789x";
+        // Close a string first ('"'), give an empty one a letter ('x'), then
+        // end objects and numbers; digits reach a number's lower bound.
+        const PREFERRED: &[u8] = b"\"x},0123456789";
         let mut probe = self.clone();
         let mut out = Vec::new();
         while !probe.can_end() && out.len() < 4_096 {

@@ -123,7 +123,8 @@ pub struct DistillArgs {
     /// Output JSONL, appended to as answers arrive.
     #[arg(long)]
     pub out: PathBuf,
-    /// Teacher configuration TOML (the `[teacher]` table's content); default: the config's `[teacher]`.
+    /// Teacher configuration TOML (the `[teacher]` table's content), or `local` for the
+    /// generative router on this machine (no API key); default: the config's `[teacher]`.
     #[arg(long)]
     pub teacher: Option<PathBuf>,
 }
@@ -414,10 +415,16 @@ fn read_queries(path: &Path) -> anyhow::Result<Vec<QueryItem>> {
     Ok(items)
 }
 
+/// The teacher: `local` (the `generative` router, no API key), a teacher TOML
+/// file, or the config's `[teacher]` table.
 fn load_teacher(
     config: &AgentConfig,
     path: Option<&Path>,
 ) -> anyhow::Result<Arc<dyn toolforge_trainer::teacher::Teacher>> {
+    if path.is_some_and(|p| p == Path::new("local")) {
+        let router = build_router("generative", config)?;
+        return Ok(Arc::new(toolforge_trainer::teacher::RouterTeacher::new(router)));
+    }
     let teacher_config: TeacherConfig = match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)

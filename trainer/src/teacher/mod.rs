@@ -7,6 +7,7 @@
 //! `toolforge-llm` (Gemini or OpenAI-compatible, over a pool of rotating keys);
 //! [`TeacherConfig`] (the `[teacher]` table) builds one.
 
+pub mod local;
 pub mod prompt;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use toolforge_core::ToolSpec;
 use toolforge_llm::{ChatModel, ChatRequest};
 
+pub use local::RouterTeacher;
 pub use prompt::parse_query_list;
 /// Why a teacher could not answer: the LLM client's errors (budget, keys, HTTP,
 /// malformed or refused answers, invalid requests).
