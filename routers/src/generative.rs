@@ -299,9 +299,14 @@ fn load(path: &Path) -> Result<Loaded, String> {
 /// a direct answer.
 pub fn parse_calls(text: &str, context: &RouteContext) -> Option<Vec<ToolCall>> {
     let mut calls = Vec::new();
-    for block in text.split("<tool_call>").skip(1) {
-        let json = block.split("</tool_call>").next()?.trim();
-        let value: Value = serde_json::from_str(json).ok()?;
+    let mut rest = text;
+    while let Some(at) = rest.find("<tool_call>") {
+        // The JSON is read as JSON, so a string value may hold `</tool_call>`.
+        let body = rest[at + "<tool_call>".len()..].trim_start();
+        let mut values = serde_json::Deserializer::from_str(body).into_iter::<Value>();
+        let value = values.next()?.ok()?;
+        let after = &body[values.byte_offset()..];
+        rest = after.trim_start().strip_prefix("</tool_call>")?;
         let name = value["name"].as_str()?;
         let arguments: Map<String, Value> = match &value["arguments"] {
             Value::Object(map) => map.clone(),
@@ -367,5 +372,39 @@ impl Router for GenerativeRouter {
             .get()
             .and_then(|loaded| loaded.as_ref().ok())
             .map(|loaded| loaded.version.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use toolforge_core::ToolSpec;
+
+    #[test]
+    fn calls_are_read_as_json_so_strings_may_hold_the_tags() {
+        let context = RouteContext::new(vec![ToolSpec {
+            name: "web_search".into(),
+            description: "Searches.".into(),
+            parameters: serde_json::json!({"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+        }]);
+        let text = "<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \"what is </tool_call>\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \"rust\"}}\n</tool_call>";
+        let calls = parse_calls(text, &context).unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].arguments["query"], "what is </tool_call>");
+        assert_eq!(
+            parse_calls("Sure! The answer is 4.", &context),
+            Some(vec![])
+        );
+        assert_eq!(
+            parse_calls(
+                "<tool_call>\n{\"name\": \"teleport\"}\n</tool_call>",
+                &context
+            ),
+            None
+        );
+        assert_eq!(
+            parse_calls("<tool_call>\n{\"name\": \"web_search\", \"arg", &context),
+            None
+        );
     }
 }

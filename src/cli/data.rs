@@ -423,7 +423,9 @@ fn load_teacher(
 ) -> anyhow::Result<Arc<dyn toolforge_trainer::teacher::Teacher>> {
     if path.is_some_and(|p| p == Path::new("local")) {
         let router = build_router("generative", config)?;
-        return Ok(Arc::new(toolforge_trainer::teacher::RouterTeacher::new(router)));
+        return Ok(Arc::new(toolforge_trainer::teacher::RouterTeacher::new(
+            router,
+        )));
     }
     let teacher_config: TeacherConfig = match path {
         Some(path) => {

@@ -26,7 +26,15 @@ impl RouterTeacher {
 impl Teacher for RouterTeacher {
     fn name(&self) -> String {
         let version = self.router.model_version().unwrap_or_default();
-        format!("local:{}{}", self.router.name(), if version.is_empty() { String::new() } else { format!(":{version}") })
+        format!(
+            "local:{}{}",
+            self.router.name(),
+            if version.is_empty() {
+                String::new()
+            } else {
+                format!(":{version}")
+            }
+        )
     }
 
     async fn label(&self, query: &str, tools: &[ToolSpec]) -> Result<TeacherAnswer, TeacherError> {
