@@ -7,7 +7,7 @@
 //! stop. A service awaits [`LogWriter::flushed`] before it answers, so a run it
 //! answered is in the file, and a kill costs at most the line being written.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +19,7 @@ use serde::Serialize;
 use toolforge_core::jsonl::rotated_path;
 use toolforge_core::RunRecord;
 
-use crate::runlog::{LogError, Redactor, RunSink};
+use crate::runlog::{open_log_file, LogError, Redactor, RunSink};
 
 /// Records queued for the writer at most; a run waits for room beyond that.
 const QUEUE: usize = 8_192;
@@ -98,7 +98,7 @@ impl LogWriter {
         rotation: Rotation,
     ) -> Result<Self, LogError> {
         let path = path.as_ref().to_path_buf();
-        let mut file = open(&path)?;
+        let mut file = open_log_file(&path)?;
         toolforge_core::jsonl::end_torn_line(&mut file)?;
         let size = file.metadata()?.len();
         let (sender, receiver) = sync_channel::<String>(QUEUE);
@@ -148,9 +148,7 @@ impl LogWriter {
 
     /// Queues one line (a run, a feedback record), redacted.
     pub fn append<T: Serialize>(&self, line: &T) -> Result<(), LogError> {
-        let mut value = serde_json::to_value(line)?;
-        self.redactor.redact(&mut value);
-        let text = serde_json::to_string(&value)?;
+        let text = self.redactor.line(line)?;
         let mut queue = self
             .queue
             .lock()
@@ -216,22 +214,6 @@ impl RunSink for LogWriter {
     }
 }
 
-fn open(path: &Path) -> Result<File, LogError> {
-    let open_error = |source| LogError::Open {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(open_error)?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(path)
-        .map_err(open_error)
-}
-
 /// The writer thread's side: the open file and its size.
 struct FileSink {
     path: PathBuf,
@@ -270,7 +252,7 @@ impl FileSink {
             }
         }
         std::fs::rename(&self.path, numbered(1))?;
-        self.file = open(&self.path)?;
+        self.file = open_log_file(&self.path)?;
         self.size = 0;
         self.counters.rotations.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -65,6 +65,13 @@ impl Redactor {
         self.redact_with(value, false);
     }
 
+    /// The JSON line to store for `line`, redacted ([`Redactor::redact`]).
+    pub fn line<T: Serialize>(&self, line: &T) -> Result<String, LogError> {
+        let mut value = serde_json::to_value(line)?;
+        self.redact(&mut value);
+        Ok(serde_json::to_string(&value)?)
+    }
+
     /// `text` with the configured secret values replaced.
     pub fn redact_text(&self, text: &str) -> String {
         let mut text = text.to_string();
@@ -122,6 +129,23 @@ fn is_credential_key(key: &str) -> bool {
     .any(|marker| key.contains(marker))
 }
 
+/// Opens a log file for reading and appending, creating it and its folder.
+pub(crate) fn open_log_file(path: &Path) -> Result<File, LogError> {
+    let open_error = |source| LogError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(open_error)?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(open_error)
+}
+
 /// An append-only JSON Lines file.
 pub struct JsonlRunLog {
     path: PathBuf,
@@ -133,21 +157,7 @@ impl JsonlRunLog {
     /// Opens (creating it and its folder if needed) the log for appending.
     pub fn open(path: impl AsRef<Path>, redactor: Redactor) -> Result<Self, LogError> {
         let path = path.as_ref().to_path_buf();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| LogError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| LogError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let file = open_log_file(&path)?;
         Ok(Self {
             path,
             file: Mutex::new(file),
@@ -163,9 +173,7 @@ impl JsonlRunLog {
     /// Appends any serialisable line (runs, feedback), redacted, on a line of
     /// its own (after a torn last line too), and flushes.
     pub fn append<T: Serialize>(&self, line: &T) -> Result<(), LogError> {
-        let mut value = serde_json::to_value(line)?;
-        self.redactor.redact(&mut value);
-        let text = serde_json::to_string(&value)?;
+        let text = self.redactor.line(line)?;
         let mut file = self
             .file
             .lock()
