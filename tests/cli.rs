@@ -351,3 +351,71 @@ async fn an_upstream_echoing_the_key_never_shows_it_in_ask_json_or_traces() {
     }
     assert_eq!(server.requests().len(), 2);
 }
+
+#[test]
+fn model_merge_folds_a_lora_adapter_into_a_gguf_and_refuses_dora() {
+    use candle_core::{Device, Tensor};
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.gguf");
+    toolforge::model::causal_lm::tiny::write_llama(&base, 2, true).unwrap();
+    let adapter = dir.path().join("adapter");
+    std::fs::create_dir(&adapter).unwrap();
+    std::fs::write(
+        adapter.join("adapter_config.json"),
+        r#"{"r": 2, "lora_alpha": 4, "target_modules": ["o_proj"]}"#,
+    )
+    .unwrap();
+    let factors = std::collections::HashMap::from([
+        (
+            "base_model.model.model.layers.0.self_attn.o_proj.lora_A.weight".to_string(),
+            Tensor::ones((2, 64), candle_core::DType::F32, &Device::Cpu).unwrap(),
+        ),
+        (
+            "base_model.model.model.layers.0.self_attn.o_proj.lora_B.weight".to_string(),
+            Tensor::ones((64, 2), candle_core::DType::F32, &Device::Cpu).unwrap(),
+        ),
+    ]);
+    candle_core::safetensors::save(&factors, adapter.join("adapter_model.safetensors")).unwrap();
+    let merged = dir.path().join("merged.gguf");
+    let log = dir.path().join("runs.jsonl");
+    let args = |out: &std::path::Path| {
+        vec![
+            "model".to_string(),
+            "merge".into(),
+            "--base".into(),
+            base.display().to_string(),
+            "--adapter".into(),
+            adapter.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            "--quant".into(),
+            "q8_0".into(),
+        ]
+    };
+    let owned = args(&merged);
+    let output = toolforge(
+        &owned.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+        &log,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("merged 1 projections"));
+    toolforge::model::causal_lm::CausalLm::from_gguf(&merged).expect("the merge loads");
+    std::fs::write(
+        adapter.join("adapter_config.json"),
+        r#"{"r": 2, "lora_alpha": 4, "use_dora": true}"#,
+    )
+    .unwrap();
+    let owned = args(&dir.path().join("dora.gguf"));
+    let refused = toolforge(
+        &owned.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+        &log,
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("DoRA"));
+}

@@ -20,6 +20,7 @@ pub mod constrain;
 pub mod features;
 pub mod fused;
 pub mod infer;
+pub mod lora;
 pub mod network;
 pub mod wordpiece;
 

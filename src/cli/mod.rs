@@ -79,6 +79,9 @@ pub enum Command {
     Retrain(retrain::RetrainArgs),
     /// Restore the model the last promotion replaced.
     Rollback(retrain::RollbackArgs),
+    /// Generative model files: `model merge` folds a LoRA adapter into a GGUF.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// Serve the agent over HTTP: /v1/route, /v1/ask, /v1/feedback, /v1/tools,
     /// /healthz, /metrics, /openapi.json (SIGTERM stops gracefully, SIGHUP reloads the model).
     Serve(serve::ServeArgs),
@@ -203,6 +206,7 @@ pub async fn run(cli: Cli, config: AgentConfig) -> anyhow::Result<ExitCode> {
             .map(|_| ExitCode::SUCCESS),
         Command::Rollback(args) => retrain::run_rollback(&config, args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run_serve(&config, args).await,
+        Command::Model(command) => model::run_model(command).map(|()| ExitCode::SUCCESS),
     }
 }
 

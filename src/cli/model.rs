@@ -353,3 +353,66 @@ pub async fn run_ablate(agent_config: &AgentConfig, args: AblateArgs) -> anyhow:
     println!("{table}");
     Ok(())
 }
+
+/// `toolforge model ...`: operations on generative model files.
+#[derive(Debug, clap::Subcommand)]
+pub enum ModelCommand {
+    /// Merge a PEFT LoRA adapter into a GGUF model: each targeted projection
+    /// becomes W + s*B@A, written as a new GGUF for `--router generative`.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The base model (GGUF, Llama family or Qwen2).
+    #[arg(long, value_name = "FILE")]
+    pub base: PathBuf,
+    /// The adapter folder (adapter_config.json, adapter_model.safetensors).
+    #[arg(long, value_name = "DIR")]
+    pub adapter: PathBuf,
+    /// The merged model to write (GGUF).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Block format of the merged projections (default q8_0 where rows allow, else f32).
+    #[arg(long, value_enum)]
+    pub quant: Option<Quant>,
+}
+
+/// Formats a merged projection may be stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Quant {
+    /// 8-bit blocks (nearly lossless, SIMD-fast in candle).
+    #[value(name = "q8_0")]
+    Q8_0,
+    /// 4-bit blocks.
+    #[value(name = "q4_0")]
+    Q4_0,
+    /// Half precision.
+    F16,
+    /// Full precision.
+    F32,
+}
+
+pub fn run_model(command: ModelCommand) -> anyhow::Result<()> {
+    use candle_core::quantized::GgmlDType;
+    let ModelCommand::Merge(args) = command;
+    anyhow::ensure!(
+        args.out != args.base,
+        "--out is the base model; write the merge to another file"
+    );
+    let adapter = toolforge_model::lora::LoraAdapter::read(&args.adapter)?;
+    let quant = args.quant.map(|q| match q {
+        Quant::Q8_0 => GgmlDType::Q8_0,
+        Quant::Q4_0 => GgmlDType::Q4_0,
+        Quant::F16 => GgmlDType::F16,
+        Quant::F32 => GgmlDType::F32,
+    });
+    let report = adapter.merge_gguf(&args.base, &args.out, quant)?;
+    println!(
+        "merged {} projections ({} tensors) into {}",
+        report.merged,
+        report.tensors,
+        args.out.display()
+    );
+    Ok(())
+}
