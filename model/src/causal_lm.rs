@@ -275,6 +275,16 @@ pub mod tiny {
     /// Writes a 2-layer Llama GGUF with random weights (seeded) to `path`;
     /// `quantized` stores the matrices as Q4_1 (converted at load) instead of F32.
     pub fn write_llama(path: &Path, seed: u64, quantized: bool) -> candle_core::Result<()> {
+        write(path, "llama", seed, quantized)
+    }
+
+    /// The same for the `qwen2` architecture (attention biases, Qwen2's
+    /// pre-tokenizer).
+    pub fn write_qwen2(path: &Path, seed: u64, quantized: bool) -> candle_core::Result<()> {
+        write(path, "qwen2", seed, quantized)
+    }
+
+    fn write(path: &Path, arch: &str, seed: u64, quantized: bool) -> candle_core::Result<()> {
         let device = Device::Cpu;
         let (dim, heads, kv_heads, ff, layers) = (64usize, 4u32, 2u32, 128usize, 2u32);
         let byte_chars = crate::bpe::byte_level_chars();
@@ -329,6 +339,12 @@ pub mod tiny {
         for layer in 0..layers {
             let name = |n: &str| format!("blk.{layer}.{n}.weight");
             tensors.push((name("attn_norm"), QTensor::quantize(&ones, GgmlDType::F32)?));
+            if arch == "qwen2" {
+                for (n, size) in [("attn_q", dim), ("attn_k", kv_dim), ("attn_v", kv_dim)] {
+                    let bias = QTensor::quantize(&random(&[size])?, GgmlDType::F32)?;
+                    tensors.push((format!("blk.{layer}.{n}.bias"), bias));
+                }
+            }
             tensors.push((name("ffn_norm"), QTensor::quantize(&ones, GgmlDType::F32)?));
             for (n, shape) in [
                 ("attn_q", [dim, dim]),
@@ -344,29 +360,38 @@ pub mod tiny {
         }
         let strings =
             |items: Vec<String>| Value::Array(items.into_iter().map(Value::String).collect());
-        let metadata: Vec<(&str, Value)> = vec![
-            ("general.architecture", Value::String("llama".into())),
-            ("llama.attention.head_count", Value::U32(heads)),
-            ("llama.attention.head_count_kv", Value::U32(kv_heads)),
-            ("llama.block_count", Value::U32(layers)),
-            ("llama.embedding_length", Value::U32(dim as u32)),
-            ("llama.rope.dimension_count", Value::U32(dim as u32 / heads)),
-            ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
-            ("llama.rope.freq_base", Value::F32(10_000.0)),
-            ("tokenizer.ggml.model", Value::String("gpt2".into())),
-            ("tokenizer.ggml.pre", Value::String("smollm".into())),
-            ("tokenizer.ggml.tokens", strings(tokens)),
+        let key = |k: &str| format!("{arch}.{k}");
+        let metadata: Vec<(String, Value)> = vec![
+            ("general.architecture".into(), Value::String(arch.into())),
+            (key("attention.head_count"), Value::U32(heads)),
+            (key("attention.head_count_kv"), Value::U32(kv_heads)),
+            (key("block_count"), Value::U32(layers)),
+            (key("embedding_length"), Value::U32(dim as u32)),
+            (key("context_length"), Value::U32(4_096)),
+            (key("rope.dimension_count"), Value::U32(dim as u32 / heads)),
+            (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-5)),
+            (key("rope.freq_base"), Value::F32(10_000.0)),
+            ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
             (
-                "tokenizer.ggml.merges",
+                "tokenizer.ggml.pre".into(),
+                Value::String(if arch == "qwen2" { "qwen2" } else { "smollm" }.into()),
+            ),
+            ("tokenizer.ggml.tokens".into(), strings(tokens)),
+            (
+                "tokenizer.ggml.merges".into(),
                 strings(merges.iter().map(|m| m.to_string()).collect()),
             ),
             (
-                "tokenizer.ggml.token_type",
+                "tokenizer.ggml.token_type".into(),
                 Value::Array(types.into_iter().map(Value::I32).collect()),
             ),
-            ("tokenizer.ggml.eos_token_id", Value::U32(vocab as u32 - 1)),
+            (
+                "tokenizer.ggml.eos_token_id".into(),
+                Value::U32(vocab as u32 - 1),
+            ),
         ];
-        let metadata_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+        let metadata_refs: Vec<(&str, &Value)> =
+            metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let tensor_refs: Vec<(&str, &QTensor)> =
             tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let mut file = std::fs::File::create(path)?;
@@ -379,9 +404,17 @@ mod tests {
     use super::*;
 
     fn tiny(quantized: bool) -> (tempfile::TempDir, CausalLm) {
+        tiny_of("llama", quantized)
+    }
+
+    fn tiny_of(arch: &str, quantized: bool) -> (tempfile::TempDir, CausalLm) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tiny.gguf");
-        tiny::write_llama(&path, 3, quantized).unwrap();
+        if arch == "qwen2" {
+            tiny::write_qwen2(&path, 3, quantized).unwrap();
+        } else {
+            tiny::write_llama(&path, 3, quantized).unwrap();
+        }
         let model = CausalLm::from_gguf(&path).unwrap();
         (dir, model)
     }
@@ -394,9 +427,15 @@ mod tests {
 
     #[test]
     fn decoding_with_the_kv_cache_gives_the_tokens_of_decoding_without_it() {
-        for quantized in [false, true] {
-            let (_dir, mut model) = tiny(quantized);
-            assert_eq!(model.architecture(), "llama");
+        for (arch, quantized) in [
+            ("llama", false),
+            ("llama", true),
+            ("qwen2", false),
+            ("qwen2", true),
+        ] {
+            let (_dir, mut model) = tiny_of(arch, quantized);
+            assert_eq!(model.architecture(), arch);
+            assert_eq!(model.fork().is_some(), arch == "llama");
             let prompt = model
                 .tokenizer()
                 .encode("<|im_start|>user\ncall a tool<|im_end|>\n");
@@ -419,7 +458,7 @@ mod tests {
                 uncached.push(next);
                 sequence.push(next);
             }
-            assert_eq!(cached, uncached, "quantized: {quantized}");
+            assert_eq!(cached, uncached, "{arch}, quantized: {quantized}");
         }
     }
 

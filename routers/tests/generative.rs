@@ -1,4 +1,4 @@
-//! The generative router on a tiny random-weight Llama GGUF the test writes
+//! The generative router on tiny random-weight Llama and Qwen2 GGUFs the test writes
 //! itself: with constraints every output parses to a valid decision even though
 //! the weights are noise; without them, a broken answer abstains; a missing
 //! model is an error a chain can fall back from.
@@ -29,7 +29,12 @@ fn tools() -> Vec<ToolSpec> {
 fn tiny_model(seed: u64) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
-    tiny::write_llama(&path, seed, seed.is_multiple_of(2)).unwrap();
+    // Seeds 0-1: Llama (forked prefix); 2-3: Qwen2 (prompt recomputed); even: Q4_1.
+    if seed < 2 {
+        tiny::write_llama(&path, seed, seed.is_multiple_of(2)).unwrap();
+    } else {
+        tiny::write_qwen2(&path, seed, seed.is_multiple_of(2)).unwrap();
+    }
     (dir, path)
 }
 
