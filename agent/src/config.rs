@@ -150,9 +150,12 @@ impl Default for LogConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GenerativeConfig {
-    /// A GGUF instruct model (Llama family such as SmolLM2, or Qwen2); its
-    /// tokenizer comes from the file, or from a `tokenizer.json` beside it.
+    /// A GGUF instruct model (Llama family such as SmolLM2, or Qwen2; its
+    /// tokenizer comes from the file, or from a `tokenizer.json` beside it), or
+    /// a Hugging Face Qwen2 folder (`config.json`, `*.safetensors`, `tokenizer.json`).
     pub model: Option<PathBuf>,
+    /// A PEFT LoRA adapter folder merged into the model at load.
+    pub adapter: Option<PathBuf>,
     /// Whether decoding is constrained to valid calls (default true).
     pub constrained: bool,
     /// Whether every answer must call a tool (default false): for labeling
@@ -164,6 +167,7 @@ impl Default for GenerativeConfig {
     fn default() -> Self {
         Self {
             model: None,
+            adapter: None,
             constrained: true,
             require_call: false,
         }
@@ -301,6 +305,9 @@ impl AgentConfig {
         }
         if let Some(path) = get("TOOLFORGE_GENERATIVE_MODEL") {
             self.generative.model = Some(PathBuf::from(path));
+        }
+        if let Some(path) = get("TOOLFORGE_GENERATIVE_ADAPTER") {
+            self.generative.adapter = Some(PathBuf::from(path));
         }
         if let Some(flag) = get("TOOLFORGE_GENERATIVE_CONSTRAINED") {
             self.generative.constrained = !matches!(

@@ -96,7 +96,7 @@ pub const ROUTERS: &[RouterFactory] = &[
     },
     RouterFactory {
         name: "generative",
-        help: "an instruct LLM writing the call ([generative] model = a GGUF file; constrained to valid calls unless constrained = false)",
+        help: "an instruct LLM writing the call ([generative] model = a GGUF file or a Qwen2 safetensors folder, adapter = a LoRA folder; constrained to valid calls unless constrained = false)",
         build: build_generative,
     },
     RouterFactory {
@@ -178,6 +178,7 @@ fn build_generative(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError>
         .ok_or(BuildError::NoGenerativeModel)?;
     Ok(Arc::new(
         GenerativeRouter::new(path)
+            .adapter(config.generative.adapter.clone())
             .constrained(config.generative.constrained)
             .require_call(config.generative.require_call),
     ))

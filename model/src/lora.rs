@@ -1,10 +1,11 @@
-//! PEFT LoRA adapters merged into a GGUF model: `adapter_config.json` (`r`,
+//! PEFT LoRA adapters merged into a model: `adapter_config.json` (`r`,
 //! `lora_alpha`, `target_modules`, `use_rslora`, `rank_pattern`,
 //! `alpha_pattern`, `fan_in_fan_out`) and `adapter_model.safetensors`; each
 //! targeted projection becomes `W + s * B @ A` (s = alpha / r, or alpha /
-//! sqrt(r) with rsLoRA), written as a new GGUF. What cannot be honoured (DoRA,
-//! `modules_to_save`, other layers than the attention and MLP projections) is
-//! refused with a clear error.
+//! sqrt(r) with rsLoRA), in a GGUF's tensors (at load, or written as a new
+//! GGUF) or in Hugging Face safetensors weights at load. What cannot be
+//! honoured (DoRA, `modules_to_save`, other layers than the attention and MLP
+//! projections) is refused with a clear error.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,6 +13,8 @@ use std::path::Path;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use serde::Deserialize;
+
+use crate::causal_lm::{gguf_bytes, hf_name, read_gguf_tensors};
 use serde_json::Value;
 
 /// Why an adapter could not be read or merged.
@@ -181,22 +184,41 @@ impl LoraAdapter {
         }))
     }
 
-    /// Writes `base` with every targeted projection merged to `out`. Merged
-    /// tensors are stored as `quant` (default: Q8_0 when the row length allows,
-    /// else F32); the others are copied as they are.
-    pub fn merge_gguf(
+    /// Merges every targeted projection into Hugging Face-named weights
+    /// (`model.layers.0.self_attn.q_proj.weight`, f32, (out, in)) in place;
+    /// returns how many.
+    pub fn merge_into(&self, weights: &mut HashMap<String, Tensor>) -> Result<usize, LoraError> {
+        let mut missing = Vec::new();
+        for module in self.pairs.keys() {
+            let key = format!("{module}.weight");
+            let (Some(weight), Some(delta)) = (
+                weights.get(&key).filter(|_| is_projection(module)),
+                self.delta(module)?,
+            ) else {
+                missing.push(module.clone());
+                continue;
+            };
+            if weight.dims() != delta.dims() {
+                return Err(mismatch(module, &delta, weight));
+            }
+            let merged = (weight.to_dtype(candle_core::DType::F32)? + delta)?;
+            weights.insert(key, merged);
+        }
+        if !missing.is_empty() {
+            return Err(no_projection(missing));
+        }
+        Ok(self.pairs.len())
+    }
+
+    /// Every tensor of a GGUF model, with each targeted projection merged and
+    /// stored as `quant` (default: Q8_0 when the row length allows, else
+    /// F32); the others as they are.
+    pub fn merged_gguf_tensors<R: std::io::Read + std::io::Seek>(
         &self,
-        base: &Path,
-        out: &Path,
+        content: &gguf_file::Content,
+        reader: &mut R,
         quant: Option<GgmlDType>,
-    ) -> Result<MergeReport, LoraError> {
-        let file_error = |path: &Path, message: String| LoraError::File {
-            path: path.display().to_string(),
-            message,
-        };
-        let mut file = std::fs::File::open(base).map_err(|e| file_error(base, e.to_string()))?;
-        let content =
-            gguf_file::Content::read(&mut file).map_err(|e| file_error(base, e.to_string()))?;
+    ) -> Result<Vec<(String, QTensor)>, LoraError> {
         let arch = content
             .metadata
             .get("general.architecture")
@@ -214,27 +236,18 @@ impl LoraAdapter {
             heads("attention.head_count"),
             heads("attention.head_count_kv"),
         );
-        let mut used = 0;
-        let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-        names.sort();
-        let mut tensors = Vec::with_capacity(names.len());
-        for name in names {
-            let tensor = content.tensor(&mut file, name, &Device::Cpu)?;
+        let mut unused: Vec<String> = self.pairs.keys().cloned().collect();
+        let mut tensors = read_gguf_tensors(content, reader)?;
+        for (name, tensor) in tensors.iter_mut() {
             let Some((module, permute_heads)) = hf_module(name, n_head, n_head_kv, &arch) else {
-                tensors.push((name.clone(), tensor));
                 continue;
             };
             let Some(delta) = self.delta(&module)? else {
-                tensors.push((name.clone(), tensor));
                 continue;
             };
             let weight = tensor.dequantize(&Device::Cpu)?;
             if weight.dims() != delta.dims() {
-                return Err(LoraError::Mismatch(format!(
-                    "`{module}` is {:?} in the adapter and {:?} in the model",
-                    delta.dims(),
-                    weight.dims()
-                )));
+                return Err(mismatch(&module, &delta, &weight));
             }
             let delta = match permute_heads {
                 Some(heads) => permute(&delta, heads)?,
@@ -247,37 +260,68 @@ impl LoraAdapter {
             } else {
                 GgmlDType::F32
             });
-            tensors.push((name.clone(), QTensor::quantize(&merged, dtype)?));
-            used += 1;
+            *tensor = QTensor::quantize(&merged, dtype)?;
+            unused.retain(|m| m != &module);
         }
-        if used != self.pairs.len() {
-            let mut missing: Vec<&String> = self
-                .pairs
-                .keys()
-                .filter(|m| {
-                    !tensors.iter().any(|(n, _)| {
-                        hf_module(n, n_head, n_head_kv, &arch).is_some_and(|(x, _)| &x == *m)
-                    })
-                })
-                .collect();
-            missing.sort();
-            return Err(LoraError::Mismatch(format!(
-                "modules the model has no projection for: {missing:?} (only attention and MLP projections merge)"
-            )));
+        if !unused.is_empty() {
+            return Err(no_projection(unused));
         }
-        let metadata: Vec<(&str, &gguf_file::Value)> = content
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.as_str(), v))
-            .collect();
-        let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let mut writer = std::fs::File::create(out).map_err(|e| file_error(out, e.to_string()))?;
-        gguf_file::write(&mut writer, &metadata, &refs)?;
+        Ok(tensors)
+    }
+
+    /// Writes `base` with every targeted projection merged to `out` (see
+    /// [`LoraAdapter::merged_gguf_tensors`]).
+    pub fn merge_gguf(
+        &self,
+        base: &Path,
+        out: &Path,
+        quant: Option<GgmlDType>,
+    ) -> Result<MergeReport, LoraError> {
+        let file_error = |path: &Path, message: String| LoraError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        let mut file = std::fs::File::open(base).map_err(|e| file_error(base, e.to_string()))?;
+        let content =
+            gguf_file::Content::read(&mut file).map_err(|e| file_error(base, e.to_string()))?;
+        let tensors = self.merged_gguf_tensors(&content, &mut file, quant)?;
+        let bytes = gguf_bytes(&content, &tensors)?;
+        std::fs::write(out, bytes).map_err(|e| file_error(out, e.to_string()))?;
         Ok(MergeReport {
-            merged: used,
-            tensors: refs.len(),
+            merged: self.pairs.len(),
+            tensors: tensors.len(),
         })
     }
+}
+
+/// The projections a merge changes (attention and MLP).
+const PROJECTIONS: [&str; 7] = [
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+];
+
+fn is_projection(module: &str) -> bool {
+    PROJECTIONS.iter().any(|p| module.ends_with(p))
+}
+
+fn mismatch(module: &str, delta: &Tensor, weight: &Tensor) -> LoraError {
+    LoraError::Mismatch(format!(
+        "`{module}` is {:?} in the adapter and {:?} in the model",
+        delta.dims(),
+        weight.dims()
+    ))
+}
+
+fn no_projection(mut modules: Vec<String>) -> LoraError {
+    modules.sort();
+    LoraError::Mismatch(format!(
+        "modules the model has no projection for: {modules:?} (only attention and MLP projections merge)"
+    ))
 }
 
 /// The value of the first pattern that names `module` (full path or last part).
@@ -288,31 +332,25 @@ fn pattern<T: Copy>(patterns: &HashMap<String, T>, module: &str, short: &str) ->
         .map(|(_, v)| *v)
 }
 
-/// The Hugging Face module a GGUF tensor comes from, and the head count its
-/// rows were permuted by (llama.cpp permutes Llama's q and k for its rotary layout).
+/// The Hugging Face module a GGUF projection comes from, and the head count
+/// its rows were permuted by (llama.cpp permutes Llama's q and k for its
+/// rotary layout).
 fn hf_module(
     gguf: &str,
     n_head: Option<usize>,
     n_head_kv: Option<usize>,
     arch: &str,
 ) -> Option<(String, Option<usize>)> {
-    let rest = gguf.strip_prefix("blk.")?.strip_suffix(".weight")?;
-    let (layer, kind) = rest.split_once('.')?;
-    let llama = arch == "llama";
-    let (module, heads) = match kind {
-        "attn_q" => ("self_attn.q_proj", if llama { n_head } else { None }),
-        "attn_k" => (
-            "self_attn.k_proj",
-            if llama { n_head_kv.or(n_head) } else { None },
-        ),
-        "attn_v" => ("self_attn.v_proj", None),
-        "attn_output" => ("self_attn.o_proj", None),
-        "ffn_gate" => ("mlp.gate_proj", None),
-        "ffn_up" => ("mlp.up_proj", None),
-        "ffn_down" => ("mlp.down_proj", None),
-        _ => return None,
+    let module = hf_name(gguf)?.strip_suffix(".weight")?.to_string();
+    if !is_projection(&module) {
+        return None;
+    }
+    let heads = match (arch, module.rsplit('.').next()) {
+        ("llama", Some("q_proj")) => n_head,
+        ("llama", Some("k_proj")) => n_head_kv.or(n_head),
+        _ => None,
     };
-    Some((format!("model.layers.{layer}.{module}"), heads))
+    Some((module, heads))
 }
 
 /// llama.cpp's permutation of q/k rows: (heads, 2, d/2, in) -> (heads, d/2, 2, in).
@@ -335,26 +373,7 @@ mod tests {
         config: Value,
         pairs: &[(&str, usize, usize)],
     ) -> HashMap<String, (Tensor, Tensor)> {
-        std::fs::write(dir.join("adapter_config.json"), config.to_string()).unwrap();
-        let mut tensors = HashMap::new();
-        let mut factors = HashMap::new();
-        for (i, (module, out, inp)) in pairs.iter().enumerate() {
-            let a = (Tensor::randn(0f32, 1.0, (4, *inp), &Device::Cpu).unwrap()
-                * (0.1 * (i + 1) as f64))
-                .unwrap();
-            let b = (Tensor::randn(0f32, 1.0, (*out, 4), &Device::Cpu).unwrap() * 0.1).unwrap();
-            tensors.insert(
-                format!("base_model.model.{module}.lora_A.weight"),
-                a.clone(),
-            );
-            tensors.insert(
-                format!("base_model.model.{module}.lora_B.weight"),
-                b.clone(),
-            );
-            factors.insert(module.to_string(), (a, b));
-        }
-        candle_core::safetensors::save(&tensors, dir.join("adapter_model.safetensors")).unwrap();
-        factors
+        tiny::write_adapter(dir, &config, pairs, 7).unwrap()
     }
 
     fn gguf_tensor(path: &Path, name: &str) -> Tensor {

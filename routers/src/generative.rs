@@ -1,9 +1,12 @@
 //! The write-up's own kind of router: an instruct LLM that writes the tool
-//! call, here on a CPU from a GGUF file (SmolLM2, Llama, Qwen2). The prompt is
+//! call, here on a CPU from a GGUF file (SmolLM2, Llama, Qwen2) or a Hugging
+//! Face Qwen2 folder of safetensors, with an optional PEFT LoRA adapter merged
+//! at load. The prompt is
 //! the Qwen2.5 / Hermes tool template rendered from the registered tools (the
 //! trainer's `qwen` export renders the same), so a newly registered tool is
 //! routable at once. Greedy decoding with the KV cache; the system-and-tools
-//! prefix is computed once per tool set and forked for each query. With
+//! prefix is computed once per tool set and forked for each query (where the
+//! weights can fork). With
 //! constraints (the default) a token mask keeps the answer inside the grammar
 //! of valid calls, so its output always parses; a first token outside the
 //! grammar means a direct answer. The model loads on first use; any failure
@@ -19,17 +22,15 @@ use toolforge_core::{RouteContext, RouteDecision, RouteError, Router, ToolCall};
 use toolforge_model::causal_lm::CausalLm;
 use toolforge_model::chat;
 use toolforge_model::constrain::{Cursor, DecisionGrammar};
+use toolforge_model::lora::LoraAdapter;
 
 /// Tokens generated at most for one answer.
 pub const MAX_NEW_TOKENS: usize = 160;
 
-/// Positions the model runs (candle's quantized models precompute rotary
-/// embeddings for 4,096).
-pub const MAX_POSITIONS: usize = 4_096;
-
 /// A routing stage backed by a generative model.
 pub struct GenerativeRouter {
     path: PathBuf,
+    adapter: Option<PathBuf>,
     constrained: bool,
     require_call: bool,
     max_new_tokens: usize,
@@ -62,10 +63,12 @@ pub struct Timings {
 }
 
 impl GenerativeRouter {
-    /// A router over the GGUF model at `path`, constrained.
+    /// A router over the model at `path` (a GGUF file or a Hugging Face Qwen2
+    /// folder), constrained.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
+            adapter: None,
             constrained: true,
             require_call: false,
             max_new_tokens: MAX_NEW_TOKENS,
@@ -87,14 +90,21 @@ impl GenerativeRouter {
         self
     }
 
-    /// The model file.
+    /// A PEFT LoRA adapter folder (`adapter_config.json`,
+    /// `adapter_model.safetensors`) merged into the model at load.
+    pub fn adapter(mut self, adapter: Option<PathBuf>) -> Self {
+        self.adapter = adapter;
+        self
+    }
+
+    /// The model file or folder.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     fn loaded(&self) -> Result<&Loaded, RouteError> {
         self.model
-            .get_or_init(|| load(&self.path).map_err(|e| e.to_string()))
+            .get_or_init(|| load(&self.path, self.adapter.as_deref()).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| RouteError::Unavailable(e.clone()))
     }
@@ -110,16 +120,16 @@ impl GenerativeRouter {
         let failed = |e: toolforge_model::causal_lm::LmError| RouteError::Failed(e.to_string());
         let system = chat::system_turn(&context.tools, chat::DEFAULT_SYSTEM_PROMPT);
         let user = chat::prompt("", query);
-        let tokenizer = loaded
+        let (tokenizer, max_positions) = loaded
             .base
             .lock()
-            .map(|model| Arc::clone(model.tokenizer()))
+            .map(|model| (Arc::clone(model.tokenizer()), model.max_positions()))
             .map_err(|_| RouteError::Failed("model lock poisoned".into()))?;
         let needed =
             tokenizer.encode(&system).len() + tokenizer.encode(&user).len() + self.max_new_tokens;
-        if needed > MAX_POSITIONS {
+        if needed > max_positions {
             return Err(RouteError::Failed(format!(
-                "the prompt with the tools and {} tokens to answer needs {needed} positions; the model runs {MAX_POSITIONS}",
+                "the prompt with the tools and {} tokens to answer needs {needed} positions; the model runs {max_positions}",
                 self.max_new_tokens
             )));
         }
@@ -272,18 +282,27 @@ impl GenerativeRouter {
     }
 }
 
-fn load(path: &Path) -> Result<Loaded, String> {
-    let model = CausalLm::from_gguf(path).map_err(|e| e.to_string())?;
+fn load(path: &Path, adapter: Option<&Path>) -> Result<Loaded, String> {
+    let lora = adapter
+        .map(LoraAdapter::read)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let model = CausalLm::load(path, lora.as_ref()).map_err(|e| e.to_string())?;
     let tokenizer = Arc::clone(model.tokenizer());
     let tokens = (0..tokenizer.vocab_size() as u32)
         .map(|id| (tokenizer.token_bytes(id), tokenizer.is_special(id)))
         .collect();
     let end_tokens = model.end_tokens().to_vec();
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = |path: &Path| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let stem = match adapter {
+        Some(adapter) => format!("{}+{}", name(path), name(adapter)),
+        None => name(path),
+    };
     Ok(Loaded {
         base: Mutex::new(model),
         tokens,
@@ -355,6 +374,7 @@ impl Router for GenerativeRouter {
     ) -> Result<Option<RouteDecision>, RouteError> {
         let router = Self {
             path: self.path.clone(),
+            adapter: self.adapter.clone(),
             constrained: self.constrained,
             require_call: self.require_call,
             max_new_tokens: self.max_new_tokens,

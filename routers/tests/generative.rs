@@ -1,5 +1,5 @@
-//! The generative router on tiny random-weight Llama and Qwen2 GGUFs the test writes
-//! itself: with constraints every output parses to a valid decision even though
+//! The generative router on tiny random-weight Llama and Qwen2 models the test
+//! writes itself (GGUF files, a Qwen2 safetensors folder, a LoRA adapter): with constraints every output parses to a valid decision even though
 //! the weights are noise; without them, a broken answer abstains; a missing
 //! model is an error a chain can fall back from.
 
@@ -29,11 +29,17 @@ fn tools() -> Vec<ToolSpec> {
 fn tiny_model(seed: u64) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
-    // Seeds 0-1: Llama (forked prefix); 2-3: Qwen2 (prompt recomputed); even: Q4_1.
-    if seed < 2 {
-        tiny::write_llama(&path, seed, seed.is_multiple_of(2)).unwrap();
-    } else {
-        tiny::write_qwen2(&path, seed, seed.is_multiple_of(2)).unwrap();
+    // Seeds 0-1: Llama GGUF (forked prefix); 2-3: Qwen2 GGUF (prompt
+    // recomputed); 4-5: a Qwen2 safetensors folder (forked); even: Q4_1 or bf16.
+    let compact = seed.is_multiple_of(2);
+    match seed {
+        0 | 1 => tiny::write_llama(&path, seed, compact).unwrap(),
+        2 | 3 => tiny::write_qwen2(&path, seed, compact).unwrap(),
+        _ => {
+            let folder = dir.path().join("tiny-hf");
+            tiny::write_qwen2_safetensors(&folder, seed, compact).unwrap();
+            return (dir, folder);
+        }
     }
     (dir, path)
 }
@@ -53,9 +59,20 @@ const QUERIES: [&str; 8] = [
 async fn with_constraints_every_output_of_random_weights_is_a_valid_decision() {
     let context = RouteContext::new(tools());
     let mut calls = 0;
-    for seed in 0..4 {
-        let (_dir, path) = tiny_model(seed);
-        let forced = GenerativeRouter::new(&path).require_call(true);
+    for seed in 0..6 {
+        let (dir, path) = tiny_model(seed);
+        let adapter = dir.path().join("adapter");
+        tiny::write_adapter(
+            &adapter,
+            &serde_json::json!({"r": 4, "lora_alpha": 8, "target_modules": ["v_proj"]}),
+            &[("model.layers.1.self_attn.v_proj", 32, 64)],
+            seed,
+        )
+        .unwrap();
+        let with_adapter = seed % 3 == 0;
+        let forced = GenerativeRouter::new(&path)
+            .adapter(with_adapter.then_some(adapter))
+            .require_call(true);
         let free_to_answer = GenerativeRouter::new(&path);
         for query in QUERIES {
             let decision = forced
@@ -79,12 +96,11 @@ async fn with_constraints_every_output_of_random_weights_is_a_valid_decision() {
             let maybe_direct = free_to_answer.route(query, &context).await.unwrap();
             assert!(maybe_direct.is_some());
         }
-        assert!(forced
-            .model_version()
-            .unwrap()
-            .starts_with("generative-tiny"));
+        let version = forced.model_version().unwrap();
+        assert!(version.starts_with("generative-tiny"), "{version}");
+        assert_eq!(version.contains("+adapter"), with_adapter, "{version}");
     }
-    assert!(calls >= 32);
+    assert!(calls >= 48);
 }
 
 #[tokio::test]
@@ -105,11 +121,21 @@ async fn without_constraints_broken_answers_abstain_and_never_panic() {
 }
 
 #[tokio::test]
-async fn a_missing_model_is_unavailable() {
+async fn a_missing_model_or_adapter_is_unavailable() {
     let router = GenerativeRouter::new("/nonexistent/model.gguf");
     let error = router
         .route("hi", &RouteContext::new(tools()))
         .await
         .unwrap_err();
     assert!(matches!(error, RouteError::Unavailable(_)), "{error}");
+    let (_dir, path) = tiny_model(0);
+    let router = GenerativeRouter::new(&path).adapter(Some("/nonexistent/lora".into()));
+    let error = router
+        .route("hi", &RouteContext::new(tools()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, RouteError::Unavailable(m) if m.contains("/nonexistent/lora")),
+        "{error}"
+    );
 }
