@@ -313,9 +313,10 @@ fn load(path: &Path, adapter: Option<&Path>) -> Result<Loaded, String> {
 }
 
 /// The calls of an answer: every `<tool_call>` block's JSON, naming a
-/// registered tool with arguments its schema accepts. `None` when a block does
-/// not parse or validate (an unconstrained model's failure); no block at all is
-/// a direct answer.
+/// registered tool with arguments its schema accepts, an exact repeat of an
+/// earlier call dropped (small models loop on their last call). `None` when a
+/// block does not parse or validate (an unconstrained model's failure); no
+/// block at all is a direct answer.
 pub fn parse_calls(text: &str, context: &RouteContext) -> Option<Vec<ToolCall>> {
     let mut calls = Vec::new();
     let mut rest = text;
@@ -334,10 +335,13 @@ pub fn parse_calls(text: &str, context: &RouteContext) -> Option<Vec<ToolCall>> 
         };
         let spec = context.tools.iter().find(|t| t.name == name)?;
         spec.validate(&Value::Object(arguments.clone())).ok()?;
-        calls.push(ToolCall {
+        let call = ToolCall {
             tool: name.to_string(),
             arguments,
-        });
+        };
+        if !calls.contains(&call) {
+            calls.push(call);
+        }
     }
     Some(calls)
 }
@@ -410,6 +414,8 @@ mod tests {
         let text = "<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \"what is </tool_call>\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \"rust\"}}\n</tool_call>";
         let calls = parse_calls(text, &context).unwrap();
         assert_eq!(calls.len(), 2);
+        let repeated = "<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \"rust\"}}\n</tool_call>\n".repeat(3);
+        assert_eq!(parse_calls(&repeated, &context).unwrap().len(), 1);
         assert_eq!(calls[0].arguments["query"], "what is </tool_call>");
         assert_eq!(
             parse_calls("Sure! The answer is 4.", &context),
