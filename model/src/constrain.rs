@@ -191,6 +191,12 @@ struct Alt {
 }
 
 impl Alt {
+    /// Whether this alternative is still possible after `written` and has a
+    /// byte at `written.len()`.
+    fn continues(&self, written: &[u8]) -> bool {
+        self.text.len() > written.len() && self.text.starts_with(written)
+    }
+
     fn new(text: &str, next: Next) -> Self {
         Self {
             text: text.as_bytes().to_vec(),
@@ -276,9 +282,7 @@ impl Cursor {
                 } => {
                     let at = *consumed;
                     let prefix = &alts[*rep].text[..at];
-                    let live = alts
-                        .iter()
-                        .filter(|alt| alt.text.len() > at && &alt.text[..at] == prefix);
+                    let live = alts.iter().filter(|alt| alt.continues(prefix));
                     let best = live.min_by_key(|alt| {
                         let closes = matches!(alt.next, Next::CallClosed | Next::ValueDone);
                         (!closes, alt.text.len())
@@ -318,9 +322,10 @@ impl Cursor {
             } => {
                 let at = *consumed;
                 let prefix = &alts[*rep].text[..at];
-                let Some(found) = alts.iter().position(|alt| {
-                    alt.text.len() > at && &alt.text[..at] == prefix && alt.text[at] == byte
-                }) else {
+                let Some(found) = alts
+                    .iter()
+                    .position(|alt| alt.continues(prefix) && alt.text[at] == byte)
+                else {
                     return false;
                 };
                 *rep = found;

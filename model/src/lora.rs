@@ -439,29 +439,15 @@ mod tests {
             };
             let direct = (x.matmul(&w.t().unwrap()).unwrap() + low_rank).unwrap();
             let via_merge = x.matmul(&w_merged.t().unwrap()).unwrap();
-            let diff = (direct - via_merge)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = crate::max_abs_diff(&direct, &via_merge);
             assert!(diff < 1e-4, "{module}: {diff}");
         }
         // Untouched tensors are copied; the merged model loads and runs.
-        let same = (gguf_tensor(&base, "blk.0.attn_k.weight")
-            - gguf_tensor(&merged, "blk.0.attn_k.weight"))
-        .unwrap();
-        assert_eq!(
-            same.abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap(),
-            0.0
+        let same = crate::max_abs_diff(
+            &gguf_tensor(&base, "blk.0.attn_k.weight"),
+            &gguf_tensor(&merged, "blk.0.attn_k.weight"),
         );
+        assert_eq!(same, 0.0);
         let mut model = crate::causal_lm::CausalLm::from_gguf(&merged).unwrap();
         assert!(model
             .step(&[1, 2, 3])
