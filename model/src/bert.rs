@@ -7,46 +7,86 @@
 //! by each weight's transpose, which makes gemm repack the whole weight with
 //! strided loads on every call, half of a query's time; here each weight is the
 //! left operand (`W · xᵀ`), read row by row in place, and the query, key and
-//! value projections are one matmul.
+//! value projections are one matmul. For serving, [`Bert::to_int8`] holds every
+//! dense weight in 8 bits (GGML's Q8_0: a scale per 32 weights) and multiplies
+//! with candle's quantized kernels, a quarter of the memory.
 
-use candle_core::{Result, Tensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 pub use candle_transformers::models::bert::{Config, HiddenAct};
 
 use super::network::Dropout;
 
+/// A dense layer's weight, `out x in`: as loaded, or quantized to 8 bits.
+#[derive(Debug, Clone)]
+enum Weight {
+    Float(Tensor),
+    Int8(QMatMul),
+}
+
 /// A dense layer as BERT stores it: `weight` is `out x in`.
 #[derive(Debug, Clone)]
 struct Dense {
-    weight: Tensor,
+    weight: Weight,
     bias: Tensor,
 }
 
 impl Dense {
     fn load(vb: &VarBuilder, inputs: usize, outputs: usize) -> Result<Self> {
         Ok(Self {
-            weight: vb.get((outputs, inputs), "weight")?,
+            weight: Weight::Float(vb.get((outputs, inputs), "weight")?),
             bias: vb.get(outputs, "bias")?,
         })
     }
 
-    /// Stacks the outputs of `parts` (all with the same inputs) into one layer.
+    /// Stacks the outputs of `parts` (all with the same inputs, as loaded) into
+    /// one layer.
     fn stacked(parts: &[Dense]) -> Result<Self> {
-        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
+        let weights = parts
+            .iter()
+            .map(|p| match &p.weight {
+                Weight::Float(w) => Ok(w),
+                Weight::Int8(_) => candle_core::bail!("cannot stack quantized weights"),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let biases: Vec<&Tensor> = parts.iter().map(|p| &p.bias).collect();
         Ok(Self {
-            weight: Tensor::cat(&weights, 0)?,
+            weight: Weight::Float(Tensor::cat(&weights, 0)?),
             bias: Tensor::cat(&biases, 0)?,
         })
     }
 
+    /// The same layer with its weight in Q8_0 (the bias stays f32).
+    fn to_int8(&self) -> Result<Self> {
+        let weight = match &self.weight {
+            Weight::Float(w) => Weight::Int8(QMatMul::from_qtensor(QTensor::quantize(
+                w,
+                GgmlDType::Q8_0,
+            )?)?),
+            Weight::Int8(q) => Weight::Int8(q.clone()),
+        };
+        Ok(Self {
+            weight,
+            bias: self.bias.clone(),
+        })
+    }
+
     fn param_count(&self) -> usize {
-        self.weight.elem_count() + self.bias.elem_count()
+        let weights = match &self.weight {
+            Weight::Float(w) => w.elem_count(),
+            Weight::Int8(QMatMul::QTensor(q)) => q.shape().elem_count(),
+            Weight::Int8(QMatMul::Tensor(w) | QMatMul::TensorF16(w)) => w.elem_count(),
+        };
+        weights + self.bias.elem_count()
     }
 
     /// `rows x in` to `rows x out`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.weight.matmul(&x.t()?)?.t()?.broadcast_add(&self.bias)
+        match &self.weight {
+            Weight::Float(w) => w.matmul(&x.t()?)?.t()?.broadcast_add(&self.bias),
+            Weight::Int8(q) => q.forward(x)?.broadcast_add(&self.bias),
+        }
     }
 }
 
@@ -98,6 +138,15 @@ impl Projections {
             Projections::Stacked(qkv) => qkv.param_count(),
             Projections::Separate(parts) => parts.iter().map(Dense::param_count).sum(),
         }
+    }
+
+    fn to_int8(&self) -> Result<Self> {
+        Ok(match self {
+            Projections::Stacked(qkv) => Projections::Stacked(qkv.to_int8()?),
+            Projections::Separate([q, k, v]) => {
+                Projections::Separate([q.to_int8()?, k.to_int8()?, v.to_int8()?])
+            }
+        })
     }
 }
 
@@ -155,6 +204,19 @@ impl BertLayer {
             output_norm: Norm::load(&vb.pp("output").pp("LayerNorm"), hidden, eps)?,
             heads: config.num_attention_heads,
             activation: config.hidden_act,
+        })
+    }
+
+    /// The same layer for serving with every dense weight in Q8_0 (8-bit
+    /// weights, a scale per block of 32); inputs must be multiples of 32 wide.
+    /// Layer norms and biases stay f32. No gradients flow through it.
+    pub fn to_int8(&self) -> Result<Self> {
+        Ok(Self {
+            qkv: self.qkv.to_int8()?,
+            attention_out: self.attention_out.to_int8()?,
+            intermediate: self.intermediate.to_int8()?,
+            output: self.output.to_int8()?,
+            ..self.clone()
         })
     }
 
@@ -268,6 +330,19 @@ impl Bert {
         })
     }
 
+    /// The same encoder for serving with the layers' dense weights in 8 bits
+    /// ([`BertLayer::to_int8`]); the embedding tables stay f32.
+    pub fn to_int8(&self) -> Result<Self> {
+        Ok(Self {
+            layers: self
+                .layers
+                .iter()
+                .map(BertLayer::to_int8)
+                .collect::<Result<_>>()?,
+            ..self.clone()
+        })
+    }
+
     /// Last hidden states (`batch x len x hidden`) of `ids` and `token_types`
     /// (`batch x len`) with `mask` (`batch x len`, 1 for real positions, 0 for
     /// padding), as `BertModel::forward` computes them.
@@ -334,5 +409,38 @@ mod tests {
         assert_eq!(got.dims(), want.dims());
         let worst = crate::max_abs_diff(&got, &want);
         assert!(worst < 1e-4, "differs from BertModel by {worst}");
+    }
+
+    #[test]
+    fn int8_encoder_stays_close_to_f32_and_refuses_odd_widths() {
+        let mut config = config();
+        config.hidden_size = 64;
+        config.intermediate_size = 128;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        Bert::load(vb.clone(), &config).unwrap();
+        // The variables start at zero; give every one values of its own.
+        for var in varmap.all_vars() {
+            let noise = Tensor::randn(0f32, 0.2, var.shape(), &Device::Cpu).unwrap();
+            var.set(&noise).unwrap();
+        }
+        let float = Bert::load(vb, &config).unwrap();
+        let int8 = float.to_int8().unwrap();
+        let ids = Tensor::new(&[[2u32, 17, 33, 4, 9, 0]], &Device::Cpu).unwrap();
+        let types = ids.zeros_like().unwrap();
+        let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 0]], &Device::Cpu).unwrap();
+        let want = float.forward(&ids, &types, &mask).unwrap();
+        let got = int8.forward(&ids, &types, &mask).unwrap();
+        let worst = crate::max_abs_diff(&got, &want);
+        assert!(worst > 0.0, "the int8 encoder computed in f32");
+        assert!(worst < 0.05, "int8 differs from f32 by {worst}");
+        assert_eq!(int8.layers[0].param_count(), float.layers[0].param_count());
+
+        let odd = Bert::load(
+            VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu),
+            &self::config(),
+        )
+        .unwrap();
+        assert!(odd.to_int8().is_err(), "16 wide is not a whole Q8_0 block");
     }
 }

@@ -43,6 +43,9 @@ pub const HEADS_FILE: &str = "heads.safetensors";
 pub const TUNED_FILE: &str = "encoder_top.safetensors";
 /// Environment variable that overrides the encoder directory recorded in a model.
 pub const ENCODER_ENV: &str = "TOOLFORGE_MINILM_DIR";
+/// Environment variable that picks the encoder's weight precision at load:
+/// `f32` (the default) or `int8` ([`Precision`]).
+pub const PRECISION_ENV: &str = "TOOLFORGE_MINILM_PRECISION";
 /// The encoder's BERT configuration file in its directory.
 pub const ENCODER_CONFIG: &str = "config.json";
 /// The encoder's WordPiece tokenizer file (Hugging Face `tokenizer.json`).
@@ -51,6 +54,43 @@ pub const ENCODER_TOKENIZER: &str = "tokenizer.json";
 pub const ENCODER_WEIGHTS: &str = "model.safetensors";
 /// Most wordpieces read per query (`[CLS]`/`[SEP]` not counted).
 pub const MAX_PIECES: usize = 126;
+
+/// How the encoder's dense weights are held when serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// As stored (run in f32).
+    #[default]
+    F32,
+    /// 8-bit weights (Q8_0), multiplied by candle's quantized kernels.
+    Int8,
+}
+
+impl Precision {
+    /// From [`PRECISION_ENV`]: unset or empty is f32; anything but `f32` and
+    /// `int8` is an error naming the variable.
+    pub fn from_env() -> std::result::Result<Self, ModelError> {
+        match std::env::var(PRECISION_ENV) {
+            Err(std::env::VarError::NotPresent) => Ok(Self::F32),
+            Ok(value) => value.parse(),
+            Err(e) => Err(invalid(PRECISION_ENV, e)),
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = ModelError;
+
+    fn from_str(value: &str) -> std::result::Result<Self, ModelError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "f32" => Ok(Self::F32),
+            "int8" => Ok(Self::Int8),
+            other => Err(invalid(
+                PRECISION_ENV,
+                format!("unknown precision {other:?} (f32 or int8)"),
+            )),
+        }
+    }
+}
 
 /// Where a minilm model's encoder lives, recorded in `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -274,6 +314,21 @@ impl Encoder {
             bert,
             device,
         })
+    }
+
+    /// The encoder at `precision`: [`Precision::Int8`] quantizes every layer's
+    /// dense weights to Q8_0 (the embedding tables stay f32).
+    pub fn with_precision(self, precision: Precision) -> std::result::Result<Self, ModelError> {
+        match precision {
+            Precision::F32 => Ok(self),
+            Precision::Int8 => Ok(Self {
+                bert: self
+                    .bert
+                    .to_int8()
+                    .map_err(|e| invalid(ENCODER_WEIGHTS, e))?,
+                ..self
+            }),
+        }
     }
 
     /// Name of layer `index` in the encoder's weights file (`encoder.layer.4`);
@@ -834,6 +889,47 @@ mod tests {
             .into_iter()
             .map(|(name, t)| (name, (t * factor).unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn int8_precision_keeps_the_states_close_and_rejects_odd_widths() {
+        let tmp = tempfile::tempdir().unwrap();
+        let encoder = tmp.path().join("encoder");
+        write_random_encoder(&encoder, &PIECES, 64, 2).unwrap();
+        let query = ["what is the weather in paris"];
+        let float = Encoder::load(&encoder).unwrap();
+        let int8 = Encoder::load(&encoder)
+            .unwrap()
+            .with_precision(Precision::Int8)
+            .unwrap();
+        let want = &float.encode_batch(&query, MAX_PIECES).unwrap()[0];
+        let got = &int8.encode_batch(&query, MAX_PIECES).unwrap()[0];
+        assert_eq!(got.tokens, want.tokens);
+        let worst = (&got.states - &want.states)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(worst > 0.0 && worst < 0.1, "int8 states differ by {worst}");
+
+        let narrow = tmp.path().join("narrow");
+        write_random_encoder(&narrow, &PIECES, 16, 1).unwrap();
+        let err = Encoder::load(&narrow)
+            .unwrap()
+            .with_precision(Precision::Int8)
+            .unwrap_err();
+        assert!(err.to_string().contains(ENCODER_WEIGHTS), "{err}");
+    }
+
+    #[test]
+    fn precision_parses_f32_and_int8_only() {
+        assert_eq!("".parse::<Precision>().unwrap(), Precision::F32);
+        assert_eq!(" INT8 ".parse::<Precision>().unwrap(), Precision::Int8);
+        let err = "int4".parse::<Precision>().unwrap_err();
+        assert!(err.to_string().contains(PRECISION_ENV), "{err}");
     }
 
     #[test]

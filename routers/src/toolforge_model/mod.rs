@@ -230,6 +230,12 @@ impl ToolForgeModel {
                 Encoder::load_tuned(&encoder_dir, tuned)?
             }
         };
+        let precision = minilm::Precision::from_env()?;
+        let encoder = encoder.with_precision(precision)?;
+        let mut config = config;
+        if precision == minilm::Precision::Int8 {
+            config.model_version.push_str("+int8");
+        }
         let vb = VarBuilder::from_slice_safetensors(&weights, DType::F32, &Device::Cpu)
             .map_err(|e| invalid(HEADS_FILE, e))?;
         let heads = Heads::new(
