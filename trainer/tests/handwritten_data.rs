@@ -37,7 +37,13 @@ fn jsonl_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 }
 
 fn training_files() -> Vec<PathBuf> {
-    jsonl_files(&workspace().join("trainer/data/handwritten"), "")
+    [
+        "trainer/data/handwritten",
+        "trainer/data/handwritten_round4",
+    ]
+    .iter()
+    .flat_map(|dir| jsonl_files(&workspace().join(dir), ""))
+    .collect()
 }
 
 fn eval_files() -> Vec<PathBuf> {
