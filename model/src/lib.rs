@@ -24,12 +24,16 @@ pub mod lora;
 pub mod network;
 pub mod wordpiece;
 
-/// Largest absolute difference between two tensors of one shape (for tests).
-#[cfg(test)]
-fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
-    (a - b)
-        .and_then(|d| d.abs())
-        .and_then(|d| d.max_all())
-        .and_then(|d| d.to_scalar::<f32>())
-        .expect("tensors of one shape")
+/// Largest absolute difference between two f32 tensors of one shape: how far
+/// a rewritten or quantized computation lands from its reference.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// let a = Tensor::new(&[1.0f32, 2.0, 3.0], &Device::Cpu)?;
+/// let b = Tensor::new(&[1.0f32, 2.5, 2.0], &Device::Cpu)?;
+/// assert_eq!(toolforge_model::max_abs_diff(&a, &b)?, 1.0);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> candle_core::Result<f32> {
+    (a - b)?.abs()?.max_all()?.to_scalar::<f32>()
 }

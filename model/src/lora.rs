@@ -439,14 +439,15 @@ mod tests {
             };
             let direct = (x.matmul(&w.t().unwrap()).unwrap() + low_rank).unwrap();
             let via_merge = x.matmul(&w_merged.t().unwrap()).unwrap();
-            let diff = crate::max_abs_diff(&direct, &via_merge);
+            let diff = crate::max_abs_diff(&direct, &via_merge).unwrap();
             assert!(diff < 1e-4, "{module}: {diff}");
         }
         // Untouched tensors are copied; the merged model loads and runs.
         let same = crate::max_abs_diff(
             &gguf_tensor(&base, "blk.0.attn_k.weight"),
             &gguf_tensor(&merged, "blk.0.attn_k.weight"),
-        );
+        )
+        .unwrap();
         assert_eq!(same, 0.0);
         let mut model = crate::causal_lm::CausalLm::from_gguf(&merged).unwrap();
         assert!(model

@@ -905,14 +905,7 @@ mod tests {
         let want = &float.encode_batch(&query, MAX_PIECES).unwrap()[0];
         let got = &int8.encode_batch(&query, MAX_PIECES).unwrap()[0];
         assert_eq!(got.tokens, want.tokens);
-        let worst = (&got.states - &want.states)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let worst = ::toolforge_model::max_abs_diff(&got.states, &want.states).unwrap();
         assert!(worst > 0.0 && worst < 0.1, "int8 states differ by {worst}");
 
         let narrow = tmp.path().join("narrow");
