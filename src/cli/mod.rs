@@ -68,6 +68,9 @@ pub enum Command {
     Feedback(data::FeedbackArgs),
     /// Train the router model on a split directory (AdamW, early stopping, calibration).
     Train(model::TrainArgs),
+    /// Combine compact models trained with different seeds into one ensemble
+    /// (mean outputs), calibrated again on the validation split.
+    Ensemble(model::EnsembleArgs),
     /// Distil static word vectors from the MiniLM encoder (Model2Vec's recipe) for
     /// `train --static-vectors`.
     StaticVectors(model::StaticVectorsArgs),
@@ -197,6 +200,7 @@ pub async fn run(cli: Cli, config: AgentConfig) -> anyhow::Result<ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::Feedback(args) => data::feedback(&config, args).map(|()| ExitCode::SUCCESS),
         Command::Train(args) => model::run_train(&config, args).map(|()| ExitCode::SUCCESS),
+        Command::Ensemble(args) => model::run_ensemble(args).map(|()| ExitCode::SUCCESS),
         Command::StaticVectors(args) => model::run_static_vectors(args).map(|()| ExitCode::SUCCESS),
         Command::Ablate(args) => model::run_ablate(&config, args)
             .await

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use toolforge_trainer::split;
-use toolforge_trainer::train::{self, Backbone, TrainConfig, TrainReport};
+use toolforge_trainer::train::{self, ensemble, Backbone, TrainConfig, TrainReport};
 
 use toolforge_agent::runtime::{build_router, route_context};
 use toolforge_agent::AgentConfig;
@@ -199,6 +199,47 @@ pub fn run_train(agent_config: &AgentConfig, args: TrainArgs) -> anyhow::Result<
         report.weights_bytes as f64 / 1e6
     );
     println!("model written to {}", args.out.display());
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct EnsembleArgs {
+    /// Split directory whose `validation.jsonl` calibrates the ensemble (the members' own).
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
+    /// Output model directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The member model directories (`toolforge train --seed N` on the same data).
+    #[arg(required = true, num_args = 2.., value_name = "MODEL_DIR")]
+    pub members: Vec<PathBuf>,
+}
+
+/// Runs `toolforge ensemble`.
+pub fn run_ensemble(args: EnsembleArgs) -> anyhow::Result<()> {
+    let validation = split::read_split(&args.data, "validation")?;
+    let report = ensemble::combine(&args.members, &validation, &args.out)
+        .with_context(|| format!("combining the ensemble into {}", args.out.display()))?;
+    let members: Vec<String> = report
+        .member_tool_set_accuracy
+        .iter()
+        .map(|a| format!("{:.2}%", 100.0 * a))
+        .collect();
+    println!(
+        "combined {} members into {}: validation tool-set accuracy {:.2}% (members {}), argument F1 {:.3}",
+        report.members.len(),
+        report.model_version,
+        100.0 * report.validation_tool_set_accuracy,
+        members.join(", "),
+        report.validation_argument_f1
+    );
+    println!(
+        "temperature {:.2}, unsupported threshold {:.2}; {:.2} MB weights; model written to {}",
+        report.temperature,
+        report.unsupported_threshold,
+        report.weights_bytes as f64 / 1e6,
+        args.out.display()
+    );
     Ok(())
 }
 

@@ -34,6 +34,7 @@ use crate::dataset::Example;
 use crate::eval::{evaluate, Prediction};
 use crate::plot::{curves_svg, PlotError};
 
+pub mod ensemble;
 mod minilm;
 mod optim;
 pub mod static_vectors;
@@ -1308,6 +1309,7 @@ fn train_compact(
         temperature: 1.0,
         threshold: config.threshold,
         tool_threshold: 0.5,
+        members: 1,
         encoder: None,
         training: Value::Null,
     };

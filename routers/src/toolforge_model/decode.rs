@@ -704,6 +704,7 @@ mod tests {
             temperature: 1.0,
             threshold: 0.5,
             tool_threshold: 0.5,
+            members: 1,
             encoder: None,
             training: Value::Null,
         };

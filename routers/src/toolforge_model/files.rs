@@ -95,6 +95,11 @@ pub struct ModelConfig {
     pub threshold: f64,
     /// A tool is chosen from this (temperature-scaled) probability on.
     pub tool_threshold: f64,
+    /// Networks whose outputs are averaged (`compact`): several trainings of one
+    /// architecture on one vocabulary, differing only in their seed. With more
+    /// than one, member `k`'s weights are named `member{k}.` in the weights file.
+    #[serde(default = "one_member", skip_serializing_if = "is_one_member")]
+    pub members: usize,
     /// Facts about training (data sizes, epochs, validation scores).
     #[serde(default)]
     pub training: Value,
@@ -102,6 +107,19 @@ pub struct ModelConfig {
 
 fn default_unsupported_threshold() -> f64 {
     0.5
+}
+
+fn one_member() -> usize {
+    1
+}
+
+fn is_one_member(members: &usize) -> bool {
+    *members == 1
+}
+
+/// Prefix of ensemble member `k`'s weight names (`member{k}`).
+pub fn member_prefix(k: usize) -> String {
+    format!("member{k}")
 }
 
 impl ModelConfig {

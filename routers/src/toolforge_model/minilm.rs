@@ -875,6 +875,7 @@ mod tests {
             temperature: 1.0,
             threshold: 0.0,
             tool_threshold: 0.5,
+            members: 1,
             training: Value::Null,
         };
         write_minilm_dir(dir, config, &tools, &weights, tuned).unwrap();

@@ -35,10 +35,10 @@ use crate::regex_router::text::MAX_QUERY_BYTES;
 use decode::{Decoder, Scored};
 use features::{tokenize, Token, Vocab, VocabFile, SHAPES, VOCAB_FORMAT};
 use files::{
-    sha256_hex, Manifest, ModelConfig, CONFIG_FILE, MANIFEST_FILE, MODEL_FORMAT, TOOLS_FILE,
-    VOCAB_FILE, WEIGHTS_FILE,
+    member_prefix, sha256_hex, Manifest, ModelConfig, CONFIG_FILE, MANIFEST_FILE, MODEL_FORMAT,
+    TOOLS_FILE, VOCAB_FILE, WEIGHTS_FILE,
 };
-use infer::InferenceNet;
+use infer::{InferenceNet, NetOutput};
 use minilm::{Encoder, EncoderRef, Heads, HEADS_FILE, TUNED_FILE};
 use network::Network;
 
@@ -122,8 +122,10 @@ pub struct QueryScores {
 enum Backbone {
     Compact {
         vocab: Vocab,
+        /// The first member's network (the only one of a single model).
         network: Box<Network>,
-        fast: Arc<InferenceNet>,
+        /// Every member's inference copy; their outputs are averaged.
+        fast: Arc<[InferenceNet]>,
     },
     Minilm {
         encoder: Arc<Encoder>,
@@ -266,6 +268,9 @@ impl ToolForgeModel {
         if config.backbone != minilm::BACKBONE {
             return Err(invalid(CONFIG_FILE, "the backbone is not minilm"));
         }
+        if config.members != 1 {
+            return Err(invalid(CONFIG_FILE, "a minilm model has one member"));
+        }
         let reference: &EncoderRef = config
             .encoder
             .as_ref()
@@ -327,9 +332,17 @@ impl ToolForgeModel {
         let device = Device::Cpu;
         let vb = VarBuilder::from_slice_safetensors(files.weights, DType::F32, &device)
             .map_err(|e| invalid(WEIGHTS_FILE, e))?;
-        let network =
-            Network::new(&vb, &config.architecture).map_err(|e| invalid(WEIGHTS_FILE, e))?;
-        Self::from_parts(config, vocab, tools, network)
+        let networks = (0..config.members)
+            .map(|k| {
+                let member = if config.members > 1 {
+                    vb.pp(member_prefix(k))
+                } else {
+                    vb.clone()
+                };
+                Network::new(&member, &config.architecture).map_err(|e| invalid(WEIGHTS_FILE, e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_members(config, vocab, tools, networks)
     }
 
     /// A model from parts already in memory (the trainer's network, for instance).
@@ -341,23 +354,56 @@ impl ToolForgeModel {
         tools: Vec<ToolSpec>,
         network: Network,
     ) -> Result<Self, ModelError> {
+        Self::from_members(config, vocab, tools, vec![network])
+    }
+
+    /// An ensemble from its members' networks (as many as `config.members`, one
+    /// architecture): a query's tool and tag logits are the members' means.
+    pub fn from_members(
+        config: ModelConfig,
+        vocab: Vocab,
+        tools: Vec<ToolSpec>,
+        networks: Vec<Network>,
+    ) -> Result<Self, ModelError> {
         check_parts(&config, &vocab)?;
-        if network.arch() != &config.architecture {
+        if networks.len() != config.members {
             return Err(invalid(
                 CONFIG_FILE,
-                "the network's architecture differs from the config",
+                format!(
+                    "members is {}, but {} networks were given",
+                    config.members,
+                    networks.len()
+                ),
+            ));
+        }
+        if networks
+            .iter()
+            .any(|network| network.arch() != &config.architecture)
+        {
+            return Err(invalid(
+                CONFIG_FILE,
+                "a network's architecture differs from the config",
             ));
         }
         let decoder = Decoder::new(&config).map_err(|m| invalid(CONFIG_FILE, m))?;
-        let network = network.folded()?;
-        let fast = Arc::new(InferenceNet::from_network(&network)?);
+        let folded = networks
+            .iter()
+            .map(Network::folded)
+            .collect::<Result<Vec<_>, _>>()?;
+        let fast = folded
+            .iter()
+            .map(InferenceNet::from_network)
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = folded
+            .first()
+            .ok_or_else(|| invalid(CONFIG_FILE, "a model needs at least one member"))?;
         Ok(Self {
             config,
             tools,
             backbone: Backbone::Compact {
                 vocab,
-                network: Box::new(network.detached()),
-                fast,
+                network: Box::new(first.detached()),
+                fast: fast.into(),
             },
             decoder,
         })
@@ -381,7 +427,7 @@ impl ToolForgeModel {
         &self.tools
     }
 
-    /// The network of a `compact` model.
+    /// The network of a `compact` model (the first member of an ensemble).
     pub fn network(&self) -> Option<&Network> {
         match &self.backbone {
             Backbone::Compact { network, .. } => Some(network.as_ref()),
@@ -438,7 +484,7 @@ impl ToolForgeModel {
         }
         let texts: Vec<&str> = tokens.iter().map(|t| t.text(query)).collect();
         let features = vocab.featurize(&texts);
-        let output = fast.run(&features);
+        let output = mean_output(fast.iter().map(|net| net.run(&features)));
         Ok(QueryScores {
             tokens,
             truncated,
@@ -575,6 +621,43 @@ impl ToolForgeModel {
     }
 }
 
+/// The members' mean tool and tag logits; the sentence vectors are
+/// concatenated (cosine similarity over them is the members' mean similarity,
+/// up to their norms).
+fn mean_output(outputs: impl Iterator<Item = NetOutput>) -> NetOutput {
+    let mut sum = NetOutput {
+        tools: Vec::new(),
+        tags: Vec::new(),
+        sentence: Vec::new(),
+    };
+    let mut count = 0usize;
+    for output in outputs {
+        if count == 0 {
+            sum.tools = output.tools;
+            sum.tags = output.tags;
+        } else {
+            sum.tools
+                .iter_mut()
+                .zip(&output.tools)
+                .for_each(|(s, v)| *s += v);
+            sum.tags
+                .iter_mut()
+                .zip(&output.tags)
+                .for_each(|(s, v)| *s += v);
+        }
+        sum.sentence.extend(output.sentence);
+        count += 1;
+    }
+    if count > 1 {
+        let n = count as f32;
+        sum.tools
+            .iter_mut()
+            .chain(sum.tags.iter_mut())
+            .for_each(|v| *v /= n);
+    }
+    sum
+}
+
 /// Checks that a config and a vocabulary belong together.
 fn check_parts(config: &ModelConfig, vocab: &Vocab) -> Result<(), ModelError> {
     if config.format != MODEL_FORMAT {
@@ -610,8 +693,17 @@ fn check_parts(config: &ModelConfig, vocab: &Vocab) -> Result<(), ModelError> {
     if !(config.temperature.is_finite() && config.temperature > 0.0) {
         return Err(invalid(CONFIG_FILE, "temperature must be positive"));
     }
+    if config.members == 0 || config.members > MAX_MEMBERS {
+        return Err(invalid(
+            CONFIG_FILE,
+            format!("members must be 1 to {MAX_MEMBERS}, not {}", config.members),
+        ));
+    }
     Ok(())
 }
+
+/// The most networks one model may average.
+pub const MAX_MEMBERS: usize = 16;
 
 /// Weights stored in half precision.
 const HALF_PRECISION: &[&str] = &["emb.word", "emb.ngram"];
@@ -621,27 +713,54 @@ const HALF_PRECISION: &[&str] = &["emb.word", "emb.ngram"];
 /// Returns the config as written.
 pub fn write_model_dir(
     dir: &Path,
-    mut config: ModelConfig,
+    config: ModelConfig,
     vocab: &Vocab,
     tools: &[ToolSpec],
     weights: &HashMap<String, Tensor>,
 ) -> Result<ModelConfig, ModelError> {
+    write_members_dir(dir, config, vocab, tools, std::slice::from_ref(weights))
+}
+
+/// [`write_model_dir`] for an ensemble: one weight map per member, sharing the
+/// vocabulary, tools and config (whose `members` is set to their number).
+pub fn write_members_dir(
+    dir: &Path,
+    mut config: ModelConfig,
+    vocab: &Vocab,
+    tools: &[ToolSpec],
+    members: &[HashMap<String, Tensor>],
+) -> Result<ModelConfig, ModelError> {
+    if members.is_empty() || members.len() > MAX_MEMBERS {
+        return Err(invalid(
+            WEIGHTS_FILE,
+            format!(
+                "a model has 1 to {MAX_MEMBERS} members, not {}",
+                members.len()
+            ),
+        ));
+    }
+    config.members = members.len();
     let io = |path: PathBuf| move |source| ModelError::Io { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
     let weights_path = dir.join(WEIGHTS_FILE);
     // The embedding tables are most of the weights and lose nothing that
     // matters in f16 (they load back as f32).
-    let stored = weights
-        .iter()
-        .map(|(name, tensor)| {
+    let mut stored = HashMap::new();
+    for (k, weights) in members.iter().enumerate() {
+        for (name, tensor) in weights {
             let tensor = if HALF_PRECISION.contains(&name.as_str()) {
                 tensor.to_dtype(DType::F16)?
             } else {
                 tensor.clone()
             };
-            Ok((name.clone(), tensor))
-        })
-        .collect::<Result<HashMap<String, Tensor>, candle_core::Error>>()?;
+            let name = if members.len() > 1 {
+                format!("{}.{name}", member_prefix(k))
+            } else {
+                name.clone()
+            };
+            stored.insert(name, tensor);
+        }
+    }
     candle_core::safetensors::save(&stored, &weights_path)?;
     let weights_bytes = std::fs::read(&weights_path).map_err(io(weights_path.clone()))?;
     if config.model_version.is_empty() {

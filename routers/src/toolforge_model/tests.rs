@@ -17,6 +17,17 @@ fn specs() -> Vec<ToolSpec> {
 
 /// A randomly initialised model written to `dir`.
 fn random_model(dir: &Path, dim: usize, words: usize) -> ModelConfig {
+    random_model_seeded(dir, dim, words, 5).0
+}
+
+/// [`random_model`] from the initialisation seed `seed`, also returning the
+/// vocabulary, tools and weights it wrote.
+fn random_model_seeded(
+    dir: &Path,
+    dim: usize,
+    words: usize,
+    seed: u64,
+) -> (ModelConfig, Vocab, Vec<ToolSpec>, HashMap<String, Tensor>) {
     let tools = specs();
     let (infos, slots) = describe_tools(&tools);
     let corpus: Vec<String> = (0..words)
@@ -44,7 +55,7 @@ fn random_model(dir: &Path, dim: usize, words: usize) -> ModelConfig {
         dropout: 0.1,
     };
     let varmap = VarMap::new();
-    Network::init_varmap(&arch, &varmap, 5, &Device::Cpu).unwrap();
+    Network::init_varmap(&arch, &varmap, seed, &Device::Cpu).unwrap();
     let weights: HashMap<String, Tensor> = varmap
         .data()
         .lock()
@@ -64,6 +75,7 @@ fn random_model(dir: &Path, dim: usize, words: usize) -> ModelConfig {
         temperature: 1.0,
         threshold: 0.0,
         tool_threshold: 0.5,
+        members: 1,
         encoder: None,
         training: Value::Null,
     };
@@ -73,7 +85,66 @@ fn random_model(dir: &Path, dim: usize, words: usize) -> ModelConfig {
         &config.architecture,
     )
     .unwrap();
-    write_model_dir(dir, config, &vocab, &tools, &weights).unwrap()
+    let written = write_model_dir(dir, config, &vocab, &tools, &weights).unwrap();
+    (written, vocab, tools, weights)
+}
+
+#[test]
+fn an_ensemble_scores_the_mean_of_its_members() {
+    let member_dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let parts: Vec<_> = member_dirs
+        .iter()
+        .zip([5, 6])
+        .map(|(dir, seed)| random_model_seeded(dir.path(), 16, 20, seed))
+        .collect();
+    let (config, vocab, tools, _) = &parts[0];
+    let weights: Vec<HashMap<String, Tensor>> = parts.iter().map(|p| p.3.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config.clone();
+    config.model_version.clear();
+    let written = write_members_dir(dir.path(), config, vocab, tools, &weights).unwrap();
+    assert_eq!(written.members, 2);
+    let ensemble = ToolForgeModel::load_dir(dir.path()).unwrap();
+    assert_eq!(ensemble.config().members, 2);
+
+    let query = "w1 w3 weather in paris tomorrow";
+    let [a, b] = member_dirs.each_ref().map(|d| {
+        ToolForgeModel::load_dir(d.path())
+            .unwrap()
+            .score(query)
+            .unwrap()
+    });
+    assert_ne!(a.tool_logits, b.tool_logits, "the members must differ");
+    let mean = ensemble.score(query).unwrap();
+    let close = |got: &[f32], x: &[f32], y: &[f32]| {
+        assert_eq!(got.len(), x.len());
+        for ((g, x), y) in got.iter().zip(x).zip(y) {
+            assert!((g - (x + y) / 2.0).abs() < 1e-4, "{g} vs {x} and {y}");
+        }
+    };
+    close(&mean.tool_logits, &a.tool_logits, &b.tool_logits);
+    close(&mean.tag_logits, &a.tag_logits, &b.tag_logits);
+    assert_eq!(mean.sentence, [a.sentence, b.sentence].concat());
+    let context = RouteContext::new(specs());
+    assert!(ensemble.decide(query, &context, Some(0.0)).is_ok());
+
+    // A config naming members the weights lack is a clear load error.
+    std::fs::remove_file(dir.path().join(MANIFEST_FILE)).unwrap();
+    let config_path = dir.path().join(CONFIG_FILE);
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["members"] = json!(3);
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let err = ToolForgeModel::load_dir(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("member2"), "{err}");
+    config["members"] = json!(0);
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let err = ToolForgeModel::load_dir(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("members must be 1 to 16"), "{err}");
+    assert!(write_members_dir(dir.path(), written, vocab, tools, &[]).is_err());
 }
 
 #[test]

@@ -465,6 +465,7 @@ pub(super) fn train_minilm(
         temperature: 1.0,
         threshold: config.threshold,
         tool_threshold: 0.5,
+        members: 1,
         training: Value::Null,
     };
 

@@ -692,3 +692,54 @@ fn a_warm_start_keeps_the_model_and_learns_a_new_tool() {
         .expect("a decision");
     assert_eq!(weather.calls[0].tool, "weather");
 }
+
+#[test]
+fn seeds_combine_into_a_calibrated_ensemble_and_strangers_are_refused() {
+    let all = examples();
+    let validation: Vec<Example> = all.iter().step_by(6).cloned().collect();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    for (dir, seed) in dirs.iter().zip([1, 2]) {
+        let config = TrainConfig {
+            seed,
+            ..tiny_config(12)
+        };
+        train(&all, &validation, &specs(), &config, dir.path(), false).unwrap();
+    }
+    let members: Vec<PathBuf> = dirs[..2].iter().map(|d| d.path().to_path_buf()).collect();
+    let out = tempfile::tempdir().unwrap();
+    let report = ensemble::combine(&members, &validation, out.path()).unwrap();
+    assert_eq!(report.members.len(), 2);
+    assert_ne!(report.members[0], report.members[1]);
+    assert_eq!(report.validation_examples, validation.len());
+    assert!(report.validation_tool_set_accuracy >= 0.8, "{report:?}");
+    assert!(out.path().join("ensemble_report.json").is_file());
+
+    let router = ToolForgeRouter::new(out.path());
+    assert_eq!(router.model_version(), Some(report.model_version.clone()));
+    let model = router.model().unwrap();
+    assert_eq!(model.config().members, 2);
+    assert_eq!(model.config().temperature, report.temperature);
+    let decision = router
+        .route_sync("weather in Paris", &RouteContext::new(specs()))
+        .unwrap()
+        .expect("a decision");
+    assert_eq!(decision.calls[0].tool, "weather");
+
+    // One model is not an ensemble; an ensemble is not a member; a model with
+    // another vocabulary cannot be averaged with these.
+    let err = |dirs: &[PathBuf]| {
+        ensemble::combine(dirs, &validation, tempfile::tempdir().unwrap().path())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err(&members[..1]).contains("2 to 16"));
+    let nested = [members[0].clone(), out.path().to_path_buf()];
+    assert!(err(&nested).contains("already an ensemble"));
+    let config = TrainConfig {
+        min_word_count: 2,
+        ..tiny_config(2)
+    };
+    train(&all, &validation, &specs(), &config, dirs[2].path(), false).unwrap();
+    let stranger = [members[0].clone(), dirs[2].path().to_path_buf()];
+    assert!(err(&stranger).contains("differs from the first member"));
+}
