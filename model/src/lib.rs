@@ -22,6 +22,7 @@ pub mod fused;
 pub mod infer;
 pub mod lora;
 pub mod network;
+pub mod stored;
 pub mod wordpiece;
 
 /// Largest absolute difference between two f32 tensors of one shape: how far

@@ -20,7 +20,7 @@ pub mod minilm;
 
 /// The models themselves live in `toolforge-model`, written once for training
 /// and inference; these paths stay for the decoders and loaders here.
-pub use ::toolforge_model::{bert, features, fused, infer, network, wordpiece};
+pub use ::toolforge_model::{bert, features, fused, infer, network, stored, wordpiece};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -330,8 +330,7 @@ impl ToolForgeModel {
         let vocab = Vocab::from_file(vocab_file);
         check_parts(&config, &vocab)?;
         let device = Device::Cpu;
-        let vb = VarBuilder::from_slice_safetensors(files.weights, DType::F32, &device)
-            .map_err(|e| invalid(WEIGHTS_FILE, e))?;
+        let vb = VarBuilder::from_tensors(read_weights(files.weights)?, DType::F32, &device);
         let networks = (0..config.members)
             .map(|k| {
                 let member = if config.members > 1 {
@@ -705,10 +704,18 @@ fn check_parts(config: &ModelConfig, vocab: &Vocab) -> Result<(), ModelError> {
 /// The most networks one model may average.
 pub const MAX_MEMBERS: usize = 16;
 
-/// Weights stored in half precision.
-const HALF_PRECISION: &[&str] = &["emb.word", "emb.ngram"];
+/// Tables stored as 8-bit rows ([`stored`]): most of a compact model's bytes.
+const EMBEDDING_TABLES: &[&str] = &["emb.word", "emb.ngram"];
 
-/// Writes a model directory: weights (embedding tables in f16), `config.json` (its `model_version` set from
+/// The weight map of a `compact` model's `model.safetensors` bytes, tables
+/// restored from their stored form (8-bit rows, or f16 in older files).
+pub fn read_weights(bytes: &[u8]) -> Result<HashMap<String, Tensor>, ModelError> {
+    let raw = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+        .map_err(|e| invalid(WEIGHTS_FILE, e))?;
+    stored::unpack(raw).map_err(|e| invalid(WEIGHTS_FILE, e))
+}
+
+/// Writes a model directory: weights (embedding tables as 8-bit rows), `config.json` (its `model_version` set from
 /// the weights' hash when empty), `vocab.json`, `tools.json` and `manifest.json`.
 /// Returns the config as written.
 pub fn write_model_dir(
@@ -743,24 +750,20 @@ pub fn write_members_dir(
     let io = |path: PathBuf| move |source| ModelError::Io { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
     let weights_path = dir.join(WEIGHTS_FILE);
-    // The embedding tables are most of the weights and lose nothing that
-    // matters in f16 (they load back as f32).
-    let mut stored = HashMap::new();
+    let mut named = HashMap::new();
     for (k, weights) in members.iter().enumerate() {
         for (name, tensor) in weights {
-            let tensor = if HALF_PRECISION.contains(&name.as_str()) {
-                tensor.to_dtype(DType::F16)?
-            } else {
-                tensor.clone()
-            };
             let name = if members.len() > 1 {
                 format!("{}.{name}", member_prefix(k))
             } else {
                 name.clone()
             };
-            stored.insert(name, tensor);
+            named.insert(name, tensor.to_dtype(DType::F32)?);
         }
     }
+    // The embedding tables are most of the weights and lose nothing that
+    // matters in 8 bits per entry (they load back as f32).
+    let stored = stored::pack(&named, EMBEDDING_TABLES)?;
     candle_core::safetensors::save(&stored, &weights_path)?;
     let weights_bytes = std::fs::read(&weights_path).map_err(io(weights_path.clone()))?;
     if config.model_version.is_empty() {

@@ -15,7 +15,7 @@ use toolforge_core::{RouteContext, ToolSpec};
 use toolforge_routers::toolforge_model::files::{ModelConfig, WEIGHTS_FILE};
 use toolforge_routers::toolforge_model::network::Network;
 use toolforge_routers::toolforge_model::{
-    minilm, write_members_dir, ModelError, ToolForgeModel, MAX_MEMBERS,
+    minilm, read_weights, write_members_dir, ModelError, ToolForgeModel, MAX_MEMBERS,
 };
 
 use super::{fit_temperature, fit_unsupported_threshold, prepare, validate, TrainError};
@@ -77,12 +77,8 @@ fn load_member(dir: &Path) -> Result<Member, TrainError> {
         )));
     }
     let path = dir.join(WEIGHTS_FILE);
-    let weights = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| {
-        TrainError::Model(ModelError::Invalid {
-            file: path.display().to_string(),
-            message: e.to_string(),
-        })
-    })?;
+    let bytes = std::fs::read(&path).map_err(|source| ModelError::Io { path, source })?;
+    let weights = read_weights(&bytes)?;
     Ok(Member { model, weights })
 }
 
