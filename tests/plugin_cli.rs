@@ -344,6 +344,18 @@ fn corrected_runs_of_a_new_tool_retrain_through_the_gate() {
         Some(&"dice"),
         "the head grew for the new tool"
     );
+    // An ensemble stays one: each member is continued, then they are combined.
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("routers/models/compact/config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        candidate["members"].as_u64().unwrap_or(1),
+        shipped["members"].as_u64().unwrap_or(1)
+    );
 }
 
 #[test]

@@ -22,7 +22,7 @@ use toolforge_trainer::generate::ExampleGenerator;
 use toolforge_trainer::logs::{self, LogsPolicy};
 use toolforge_trainer::retrain::{hold_out, warm_training_set, WarmPlan};
 use toolforge_trainer::split;
-use toolforge_trainer::train::{self, TrainConfig, WarmStart};
+use toolforge_trainer::train::{self, ensemble, TrainConfig, WarmStart};
 use toolforge_trainer::{evaluate, read_examples, Example};
 
 use toolforge_agent::runtime::{build_router, route_context};
@@ -180,7 +180,11 @@ pub async fn run_retrain(agent_config: &AgentConfig, args: RetrainArgs) -> anyho
         let model = current
             .model()
             .map_err(|e| anyhow::anyhow!("cannot load the current model for a warm start: {e}"))?;
-        let base = WarmStart::from_model(&model)?;
+        // An ensemble is continued member by member, then combined again.
+        let bases = WarmStart::members(&model)?;
+        let base = bases
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("the current model has no members"))?;
         let new_tools = base.new_tools(&tools);
         if !new_tools.is_empty() {
             println!("new tools the head grows for: {}", new_tools.join(", "));
@@ -220,16 +224,45 @@ pub async fn run_retrain(agent_config: &AgentConfig, args: RetrainArgs) -> anyho
             warmup_steps: 20,
             ..TrainConfig::default()
         };
-        train::train_warm(
-            &train_set,
-            &warm_validation,
-            &tools,
-            &base,
-            &config,
-            &model_dir,
-            progress,
-        )
-        .with_context(|| format!("warm-start training into {}", model_dir.display()))?;
+        if let [single] = bases.as_slice() {
+            train::train_warm(
+                &train_set,
+                &warm_validation,
+                &tools,
+                single,
+                &config,
+                &model_dir,
+                progress,
+            )
+            .with_context(|| format!("warm-start training into {}", model_dir.display()))?;
+        } else {
+            let mut member_dirs = Vec::with_capacity(bases.len());
+            for (k, base) in bases.iter().enumerate() {
+                let dir = candidate_dir.join("members").join(k.to_string());
+                let config = TrainConfig {
+                    seed: config.seed.wrapping_add(k as u64),
+                    ..config.clone()
+                };
+                train::train_warm(
+                    &train_set,
+                    &warm_validation,
+                    &tools,
+                    base,
+                    &config,
+                    &dir,
+                    progress,
+                )
+                .with_context(|| format!("warm-start training into {}", dir.display()))?;
+                member_dirs.push(dir);
+            }
+            let report = ensemble::combine(&member_dirs, &warm_validation, &model_dir)
+                .with_context(|| format!("combining the members into {}", model_dir.display()))?;
+            println!(
+                "{} members continued and combined: validation tool-set accuracy {:.2}%",
+                bases.len(),
+                100.0 * report.validation_tool_set_accuracy
+            );
+        }
     }
     let train_seconds = train_started.elapsed().as_secs_f64();
     let candidate = ToolForgeRouter::new(&model_dir);

@@ -122,8 +122,8 @@ pub struct QueryScores {
 enum Backbone {
     Compact {
         vocab: Vocab,
-        /// The first member's network (the only one of a single model).
-        network: Box<Network>,
+        /// The members' networks (one for a single model), for warm starts.
+        networks: Vec<Network>,
         /// Every member's inference copy; their outputs are averaged.
         fast: Arc<[InferenceNet]>,
     },
@@ -393,15 +393,15 @@ impl ToolForgeModel {
             .iter()
             .map(InferenceNet::from_network)
             .collect::<Result<Vec<_>, _>>()?;
-        let first = folded
-            .first()
-            .ok_or_else(|| invalid(CONFIG_FILE, "a model needs at least one member"))?;
+        if folded.is_empty() {
+            return Err(invalid(CONFIG_FILE, "a model needs at least one member"));
+        }
         Ok(Self {
             config,
             tools,
             backbone: Backbone::Compact {
                 vocab,
-                network: Box::new(first.detached()),
+                networks: folded.iter().map(Network::detached).collect(),
                 fast: fast.into(),
             },
             decoder,
@@ -428,9 +428,14 @@ impl ToolForgeModel {
 
     /// The network of a `compact` model (the first member of an ensemble).
     pub fn network(&self) -> Option<&Network> {
+        self.networks().first()
+    }
+
+    /// The members' networks of a `compact` model (empty for `minilm`).
+    pub fn networks(&self) -> &[Network] {
         match &self.backbone {
-            Backbone::Compact { network, .. } => Some(network.as_ref()),
-            Backbone::Minilm { .. } => None,
+            Backbone::Compact { networks, .. } => networks,
+            Backbone::Minilm { .. } => &[],
         }
     }
 

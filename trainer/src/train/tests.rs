@@ -725,6 +725,22 @@ fn seeds_combine_into_a_calibrated_ensemble_and_strangers_are_refused() {
         .expect("a decision");
     assert_eq!(decision.calls[0].tool, "weather");
 
+    // Retraining continues every member: one warm start each, which trains.
+    let bases = WarmStart::members(&model).unwrap();
+    assert_eq!(bases.len(), 2);
+    let warm_dir = tempfile::tempdir().unwrap();
+    let warm = train_warm(
+        &all,
+        &validation,
+        &specs(),
+        &bases[1],
+        &tiny_config(1),
+        warm_dir.path(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(warm.validation_examples, validation.len());
+
     // One model is not an ensemble; an ensemble is not a member; a model with
     // another vocabulary cannot be averaged with these.
     let err = |dirs: &[PathBuf]| {

@@ -26,27 +26,45 @@ pub struct WarmStart {
 }
 
 impl WarmStart {
-    /// Takes the weights, vocabulary and heads' layout of `model` (a `compact` model).
+    /// Takes the weights, vocabulary and heads' layout of `model` (a `compact`
+    /// model; the first member of an ensemble, see [`WarmStart::members`]).
     pub fn from_model(model: &ToolForgeModel) -> Result<Self, TrainError> {
-        let not_compact = || {
+        Self::members(model)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| TrainError::Config(format!("{} has no members", model.version())))
+    }
+
+    /// One warm start per member of `model` (a `compact` model, an ensemble or
+    /// a single one), each continuing that member's own weights.
+    pub fn members(model: &ToolForgeModel) -> Result<Vec<Self>, TrainError> {
+        let vocab = model.vocab().ok_or_else(|| {
             TrainError::Config(format!(
                 "warm start needs a compact model; {} is a {} model (train it in full instead)",
                 model.version(),
                 model.config().backbone
             ))
+        })?;
+        let config = ModelConfig {
+            members: 1,
+            ..model.config().clone()
         };
-        let network = model.network().ok_or_else(not_compact)?;
-        let vocab = model.vocab().ok_or_else(not_compact)?.clone();
-        let weights = network
-            .named_tensors()
-            .into_iter()
-            .map(|(name, tensor)| Ok((name, tensor.to_dtype(DType::F32)?)))
-            .collect::<candle_core::Result<HashMap<_, _>>>()?;
-        Ok(Self {
-            config: model.config().clone(),
-            vocab,
-            weights,
-        })
+        model
+            .networks()
+            .iter()
+            .map(|network| {
+                let weights = network
+                    .named_tensors()
+                    .into_iter()
+                    .map(|(name, tensor)| Ok((name, tensor.to_dtype(DType::F32)?)))
+                    .collect::<candle_core::Result<HashMap<_, _>>>()?;
+                Ok(Self {
+                    config: config.clone(),
+                    vocab: vocab.clone(),
+                    weights,
+                })
+            })
+            .collect()
     }
 
     /// The vocabulary, kept as it is (new words are read through n-grams).
