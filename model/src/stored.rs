@@ -14,6 +14,17 @@ pub const SCALES: &str = ".q8_scale";
 
 /// A 2-D f32 table as 8-bit codes and one scale per row: row `r` is
 /// `(codes[r] - 128) * scales[r]`, within half a step (`max |row| / 254`).
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use toolforge_model::stored::{dequantize_rows, quantize_rows};
+///
+/// let table = Tensor::new(&[[0.5f32, -1.0], [2.0, 0.1]], &Device::Cpu)?;
+/// let (codes, scales) = quantize_rows(&table)?;
+/// let back = dequantize_rows(&codes, &scales)?;
+/// assert!(toolforge_model::max_abs_diff(&table, &back)? <= 2.0 / 254.0);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
 pub fn quantize_rows(table: &Tensor) -> Result<(Tensor, Tensor)> {
     let table = table.to_dtype(DType::F32)?;
     let scales = (table.abs()?.max_keepdim(D::Minus1)? / 127.0)?;
