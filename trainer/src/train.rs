@@ -871,7 +871,16 @@ fn split_validation(
 
 /// Writes `train_report.json` into the model directory.
 fn write_report(out_dir: &Path, report: &TrainReport) -> Result<(), TrainError> {
-    let path = out_dir.join("train_report.json");
+    write_json_report(out_dir, "train_report.json", report)
+}
+
+/// Writes `report` as pretty JSON to `out_dir/file`.
+fn write_json_report(
+    out_dir: &Path,
+    file: &str,
+    report: &impl Serialize,
+) -> Result<(), TrainError> {
+    let path = out_dir.join(file);
     let text = serde_json::to_string_pretty(report).map_err(|e| TrainError::Write {
         path: path.clone(),
         message: e.to_string(),

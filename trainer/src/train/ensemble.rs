@@ -18,7 +18,9 @@ use toolforge_routers::toolforge_model::{
     minilm, read_weights, write_members_dir, ModelError, ToolForgeModel, MAX_MEMBERS,
 };
 
-use super::{fit_temperature, fit_unsupported_threshold, prepare, validate, TrainError};
+use super::{
+    fit_temperature, fit_unsupported_threshold, prepare, validate, write_json_report, TrainError,
+};
 use crate::dataset::Example;
 
 /// What [`combine`] wrote (also `ensemble_report.json` in the model directory).
@@ -220,14 +222,6 @@ pub fn combine(
         unsupported_threshold: written.unsupported_threshold,
         weights_bytes,
     };
-    let path = out_dir.join("ensemble_report.json");
-    let text = serde_json::to_string_pretty(&report).map_err(|e| TrainError::Write {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    std::fs::write(&path, text + "\n").map_err(|e| TrainError::Write {
-        path,
-        message: e.to_string(),
-    })?;
+    write_json_report(out_dir, "ensemble_report.json", &report)?;
     Ok(report)
 }
