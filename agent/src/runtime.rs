@@ -73,7 +73,30 @@ pub struct RouterFactory {
     /// One line for command-line help.
     pub help: &'static str,
     /// Builds the router from the configuration.
-    pub build: fn(&AgentConfig) -> Result<Arc<dyn Router>, BuildError>,
+    pub build: BuildFn,
+}
+
+/// How a [`RouterFactory`] builds its router.
+pub type BuildFn = fn(&AgentConfig, &Shared) -> Result<Arc<dyn Router>, BuildError>;
+
+/// What the routers of one build share: the learned model, loaded once however
+/// many stages (`toolforge`, `new_tools`) read it.
+#[derive(Default)]
+pub struct Shared {
+    model: std::sync::OnceLock<ToolForgeRouter>,
+}
+
+impl Shared {
+    /// The model router of this build (`[model] dir`, else the embedded
+    /// default); every clone shares one loaded model.
+    pub fn model_router(&self, config: &AgentConfig) -> ToolForgeRouter {
+        self.model
+            .get_or_init(|| match &config.model.dir {
+                Some(dir) => ToolForgeRouter::new(dir),
+                None => ToolForgeRouter::embedded(),
+            })
+            .clone()
+    }
 }
 
 /// Every router that can be named, in the order help lists them. A new kind of
@@ -126,14 +149,22 @@ pub fn router_help() -> String {
 
 /// Builds a router by name from the configuration.
 pub fn build_router(name: &str, config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
+    build_shared(name, config, &Shared::default())
+}
+
+fn build_shared(
+    name: &str,
+    config: &AgentConfig,
+    shared: &Shared,
+) -> Result<Arc<dyn Router>, BuildError> {
     let factory = ROUTERS
         .iter()
         .find(|f| f.name == name)
         .ok_or_else(|| BuildError::UnknownRouter(name.to_string()))?;
-    (factory.build)(config)
+    (factory.build)(config, shared)
 }
 
-fn build_regex(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
+fn build_regex(config: &AgentConfig, _: &Shared) -> Result<Arc<dyn Router>, BuildError> {
     Ok(Arc::new(regex_router(config)?))
 }
 
@@ -155,22 +186,15 @@ fn regex_router(config: &AgentConfig) -> Result<RegexRouter, BuildError> {
     Ok(router)
 }
 
-fn model_router(config: &AgentConfig) -> ToolForgeRouter {
-    match &config.model.dir {
-        Some(dir) => ToolForgeRouter::new(dir),
-        None => ToolForgeRouter::embedded(),
-    }
-}
-
-fn build_model(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
-    let router = model_router(config);
+fn build_model(config: &AgentConfig, shared: &Shared) -> Result<Arc<dyn Router>, BuildError> {
+    let router = shared.model_router(config);
     Ok(Arc::new(match config.model.threshold {
         Some(threshold) => router.with_threshold(threshold),
         None => router,
     }))
 }
 
-fn build_generative(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
+fn build_generative(config: &AgentConfig, _: &Shared) -> Result<Arc<dyn Router>, BuildError> {
     let path = config
         .generative
         .model
@@ -184,13 +208,13 @@ fn build_generative(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError>
     ))
 }
 
-fn build_new_tools(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
-    let router = NewToolRouter::new(Arc::new(model_router(config)))
+fn build_new_tools(config: &AgentConfig, shared: &Shared) -> Result<Arc<dyn Router>, BuildError> {
+    let router = NewToolRouter::new(Arc::new(shared.model_router(config)))
         .with_rules(Arc::new(regex_router(config)?));
     Ok(Arc::new(router))
 }
 
-fn build_chain(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
+fn build_chain(config: &AgentConfig, shared: &Shared) -> Result<Arc<dyn Router>, BuildError> {
     if config.chain.stages.is_empty() {
         return Err(BuildError::EmptyChain);
     }
@@ -199,8 +223,8 @@ fn build_chain(config: &AgentConfig) -> Result<Arc<dyn Router>, BuildError> {
         if stage.router == "chain" {
             return Err(BuildError::NestedChain);
         }
-        let mut built =
-            ChainStage::new(build_router(&stage.router, config)?).threshold(stage.threshold);
+        let mut built = ChainStage::new(build_shared(&stage.router, config, shared)?)
+            .threshold(stage.threshold);
         if let Some(ms) = stage.budget_ms {
             built = built.budget(Duration::from_millis(ms));
         }
@@ -297,4 +321,19 @@ pub fn route_context(
     router: Arc<dyn Router>,
 ) -> Result<RouteContext, BuildError> {
     Ok(build_registry(config, router)?.context())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_routers_of_one_build_share_one_model() {
+        let config = AgentConfig::default();
+        let shared = Shared::default();
+        let first = shared.model_router(&config);
+        assert!(first.shares_model_with(&shared.model_router(&config)));
+        let elsewhere = Shared::default().model_router(&config);
+        assert!(!first.shares_model_with(&elsewhere));
+    }
 }

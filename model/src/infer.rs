@@ -8,10 +8,13 @@
 //! the arithmetic of a query. Matrix products here use `gemm` single-threaded;
 //! a test checks that both paths give the same outputs.
 
-use candle_core::{Result, Tensor};
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::VarBuilder;
 
 use super::features::Features;
-use super::network::{Network, LN_EPS};
+use super::network::{ArchConfig, Network, LN_EPS};
 
 /// A row-major matrix view: element `(i, j)` is `data[offset + i * rs + j * cs]`.
 #[derive(Clone, Copy)]
@@ -117,6 +120,17 @@ impl Linear {
         })
     }
 
+    /// The weight `[outputs, inputs]` as stored, and the bias.
+    fn parts(&self) -> [Vec<f32>; 2] {
+        let mut weight = vec![0.0; self.w_t.len()];
+        for (i, row) in self.w_t.chunks_exact(self.outputs.max(1)).enumerate() {
+            for (o, &v) in row.iter().enumerate() {
+                weight[o * self.inputs + i] = v;
+            }
+        }
+        [weight, self.bias.clone()]
+    }
+
     /// `out[rows × outputs] = x[rows × inputs] · Wᵀ + b`.
     fn apply(&self, x: &[f32], rows: usize, out: &mut Vec<f32>) {
         out.clear();
@@ -150,6 +164,10 @@ impl Norm {
             weight: weight.to_vec1()?,
             bias: bias.to_vec1()?,
         })
+    }
+
+    fn parts(&self) -> [Vec<f32>; 2] {
+        [self.weight.clone(), self.bias.clone()]
     }
 
     fn apply(&self, x: &[f32], out: &mut Vec<f32>) {
@@ -277,6 +295,45 @@ impl InferenceNet {
             tool_head: Linear::new(p.tool_head.0, p.tool_head.1)?,
             tag_head: Linear::new(p.tag_head.0, p.tag_head.1)?,
         })
+    }
+
+    /// The candle network with these weights again (for warm starts), so a
+    /// loaded model keeps one copy of its weights, this one.
+    pub fn to_network(&self, arch: &ArchConfig) -> Result<Network> {
+        let mut values: Vec<Vec<f32>> = vec![
+            self.word_emb.clone(),
+            self.ngram_emb.clone(),
+            self.shape_emb.clone(),
+            self.pos_emb.clone(),
+        ];
+        for layer in &self.layers {
+            values.extend(layer.ln1.parts());
+            values.extend(layer.qkv.parts());
+            values.extend(layer.out.parts());
+            values.extend(layer.ln2.parts());
+            values.extend(layer.ff_in.parts());
+            values.extend(layer.ff_out.parts());
+        }
+        values.extend(self.final_ln.parts());
+        values.extend(self.tool_head.parts());
+        values.extend(self.tag_head.parts());
+        let specs = Network::param_specs(arch);
+        if specs.len() != values.len() {
+            candle_core::bail!(
+                "the architecture has {} parameters, the inference copy {}",
+                specs.len(),
+                values.len()
+            );
+        }
+        let tensors = specs
+            .into_iter()
+            .zip(values)
+            .map(|(spec, v)| Ok((spec.name, Tensor::from_vec(v, spec.shape, &Device::Cpu)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        Network::new(
+            &VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
+            arch,
+        )
     }
 
     /// Tool logits, `len × tags` tag logits and the sentence vector of one

@@ -845,6 +845,33 @@ mod tests {
     }
 
     #[test]
+    fn the_inference_copy_gives_the_same_network_back() {
+        let device = Device::Cpu;
+        let arch = arch(12);
+        let varmap = VarMap::new();
+        Network::init_varmap(&arch, &varmap, 5, &device).unwrap();
+        let net = Network::new(&training_builder(&varmap, &device), &arch).unwrap();
+        let back = crate::infer::InferenceNet::from_network(&net)
+            .unwrap()
+            .to_network(&arch)
+            .unwrap();
+        for ((name, a), (other, b)) in net.named_tensors().iter().zip(back.named_tensors()) {
+            assert_eq!(name, &other);
+            assert_eq!(a.dims(), b.dims(), "{name}");
+            assert_eq!(
+                a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                "{name}"
+            );
+        }
+        let wrong = ArchConfig { tools: 4, ..arch };
+        assert!(crate::infer::InferenceNet::from_network(&net)
+            .unwrap()
+            .to_network(&wrong)
+            .is_err());
+    }
+
+    #[test]
     fn named_tensors_rebuild_the_same_network() {
         let device = Device::Cpu;
         let arch = arch(12);

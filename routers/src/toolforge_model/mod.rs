@@ -122,9 +122,8 @@ pub struct QueryScores {
 enum Backbone {
     Compact {
         vocab: Vocab,
-        /// The members' networks (one for a single model), for warm starts.
-        networks: Vec<Network>,
-        /// Every member's inference copy; their outputs are averaged.
+        /// Every member's weights, in inference form; their outputs are
+        /// averaged. The candle networks are rebuilt from them on demand.
         fast: Arc<[InferenceNet]>,
     },
     Minilm {
@@ -329,19 +328,45 @@ impl ToolForgeModel {
             serde_json::from_slice(files.tools).map_err(|e| invalid(TOOLS_FILE, e))?;
         let vocab = Vocab::from_file(vocab_file);
         check_parts(&config, &vocab)?;
-        let device = Device::Cpu;
-        let vb = VarBuilder::from_tensors(read_weights(files.weights)?, DType::F32, &device);
-        let networks = (0..config.members)
+        let mut weights = read_weights(files.weights)?;
+        // One member at a time, its tensors dropped once copied, so loading
+        // never holds more than one extra copy of a member.
+        let fast = (0..config.members)
             .map(|k| {
-                let member = if config.members > 1 {
-                    vb.pp(member_prefix(k))
+                let member: HashMap<String, Tensor> = if config.members > 1 {
+                    let prefix = format!("{}.", member_prefix(k));
+                    let names: Vec<String> = weights
+                        .keys()
+                        .filter(|name| name.starts_with(&prefix))
+                        .cloned()
+                        .collect();
+                    names
+                        .into_iter()
+                        .filter_map(|name| {
+                            let tensor = weights.remove(&name)?;
+                            Some((name[prefix.len()..].to_string(), tensor))
+                        })
+                        .collect()
                 } else {
-                    vb.clone()
+                    std::mem::take(&mut weights)
                 };
-                Network::new(&member, &config.architecture).map_err(|e| invalid(WEIGHTS_FILE, e))
+                if member.is_empty() {
+                    return Err(invalid(
+                        WEIGHTS_FILE,
+                        format!(
+                            "{CONFIG_FILE} names {} members, but the weights have no {}",
+                            config.members,
+                            member_prefix(k)
+                        ),
+                    ));
+                }
+                let vb = VarBuilder::from_tensors(member, DType::F32, &Device::Cpu);
+                let network = Network::new(&vb, &config.architecture)
+                    .map_err(|e| invalid(WEIGHTS_FILE, e))?;
+                Ok(InferenceNet::from_network(&network)?)
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::from_members(config, vocab, tools, networks)
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        Self::from_fast(config, vocab, tools, fast)
     }
 
     /// A model from parts already in memory (the trainer's network, for instance).
@@ -384,24 +409,37 @@ impl ToolForgeModel {
                 "a network's architecture differs from the config",
             ));
         }
-        let decoder = Decoder::new(&config).map_err(|m| invalid(CONFIG_FILE, m))?;
-        let folded = networks
-            .iter()
-            .map(Network::folded)
-            .collect::<Result<Vec<_>, _>>()?;
-        let fast = folded
+        let fast = networks
             .iter()
             .map(InferenceNet::from_network)
             .collect::<Result<Vec<_>, _>>()?;
-        if folded.is_empty() {
-            return Err(invalid(CONFIG_FILE, "a model needs at least one member"));
+        Self::from_fast(config, vocab, tools, fast)
+    }
+
+    /// A `compact` model from its members' inference copies.
+    fn from_fast(
+        config: ModelConfig,
+        vocab: Vocab,
+        tools: Vec<ToolSpec>,
+        fast: Vec<InferenceNet>,
+    ) -> Result<Self, ModelError> {
+        check_parts(&config, &vocab)?;
+        if fast.is_empty() || fast.len() != config.members {
+            return Err(invalid(
+                CONFIG_FILE,
+                format!(
+                    "members is {}, but {} networks were given",
+                    config.members,
+                    fast.len()
+                ),
+            ));
         }
+        let decoder = Decoder::new(&config).map_err(|m| invalid(CONFIG_FILE, m))?;
         Ok(Self {
             config,
             tools,
             backbone: Backbone::Compact {
                 vocab,
-                networks: folded.iter().map(Network::detached).collect(),
                 fast: fast.into(),
             },
             decoder,
@@ -426,16 +464,17 @@ impl ToolForgeModel {
         &self.tools
     }
 
-    /// The network of a `compact` model (the first member of an ensemble).
-    pub fn network(&self) -> Option<&Network> {
-        self.networks().first()
-    }
-
-    /// The members' networks of a `compact` model (empty for `minilm`).
-    pub fn networks(&self) -> &[Network] {
+    /// The members' candle networks of a `compact` model (empty for `minilm`),
+    /// rebuilt from the weights in memory, with any static word vectors folded
+    /// into the word table: what a warm start continues.
+    pub fn networks(&self) -> Result<Vec<Network>, ModelError> {
         match &self.backbone {
-            Backbone::Compact { networks, .. } => networks,
-            Backbone::Minilm { .. } => &[],
+            Backbone::Compact { fast, .. } => fast
+                .iter()
+                .map(|net| net.to_network(&self.config.architecture))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ModelError::from),
+            Backbone::Minilm { .. } => Ok(Vec::new()),
         }
     }
 
@@ -879,6 +918,12 @@ impl ToolForgeRouter {
     pub fn with_threshold(mut self, threshold: f64) -> Self {
         self.threshold = Some(threshold.clamp(0.0, 1.0));
         self
+    }
+
+    /// Whether `self` and `other` share one loaded model (one is a clone of the
+    /// other), so the model is read and held in memory once.
+    pub fn shares_model_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.model, &other.model)
     }
 
     /// The model directory, for routers made with [`ToolForgeRouter::new`].

@@ -288,7 +288,7 @@ fn single_query_latency_with_full_size_weights() {
         bytes as f64 / 1e6,
         times[times.len() / 2],
         times[times.len() * 9 / 10],
-        Network::param_count(model.network().unwrap().arch())
+        Network::param_count(&model.config().architecture)
     );
 }
 
@@ -306,7 +306,10 @@ fn fast_inference_matches_the_candle_network() {
         let texts: Vec<&str> = scores.tokens.iter().map(|t| t.text(query)).collect();
         let features = model.vocab().unwrap().featurize(&texts);
         let batch = network::Batch::new(&[&features], 16, &Device::Cpu).unwrap();
-        let out = model.network().unwrap().forward(&batch, None).unwrap();
+        let weights = read_weights(&std::fs::read(dir.path().join(WEIGHTS_FILE)).unwrap()).unwrap();
+        let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+        let network = Network::new(&vb, &model.config().architecture).unwrap();
+        let out = network.forward(&batch, None).unwrap();
         let tools: Vec<f32> = out.tool_logits.flatten_all().unwrap().to_vec1().unwrap();
         let tags: Vec<f32> = out.tag_logits.flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(tools.len(), scores.tool_logits.len());

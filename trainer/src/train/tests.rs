@@ -638,7 +638,7 @@ fn a_warm_start_keeps_the_model_and_learns_a_new_tool() {
         .as_tensor()
         .to_vec2::<f32>()
         .unwrap();
-    let old = base_model.network().unwrap().named_tensors();
+    let old = base_model.networks().unwrap()[0].named_tensors();
     let old_head = old
         .iter()
         .find(|(n, _)| n == "tool_head.weight")

@@ -50,7 +50,7 @@ impl WarmStart {
             ..model.config().clone()
         };
         model
-            .networks()
+            .networks()?
             .iter()
             .map(|network| {
                 let weights = network
