@@ -80,7 +80,8 @@ pub struct RouterFactory {
 pub type BuildFn = fn(&AgentConfig, &Shared) -> Result<Arc<dyn Router>, BuildError>;
 
 /// What the routers of one build share: the learned model, loaded once however
-/// many stages (`toolforge`, `new_tools`) read it.
+/// many stages (`toolforge`, `new_tools`) read it. One `Shared` serves one
+/// configuration: the first call fixes which model it holds.
 #[derive(Default)]
 pub struct Shared {
     model: std::sync::OnceLock<ToolForgeRouter>,

@@ -317,6 +317,11 @@ impl InferenceNet {
         values.extend(self.final_ln.parts());
         values.extend(self.tool_head.parts());
         values.extend(self.tag_head.parts());
+        if (self.dim, self.heads, self.max_tokens, self.max_ngrams)
+            != (arch.dim, arch.heads, arch.max_tokens, arch.max_ngrams)
+        {
+            candle_core::bail!("the architecture differs from the inference copy's");
+        }
         let specs = Network::param_specs(arch);
         if specs.len() != values.len() {
             candle_core::bail!(

@@ -353,11 +353,15 @@ impl ToolForgeModel {
                 if member.is_empty() {
                     return Err(invalid(
                         WEIGHTS_FILE,
-                        format!(
-                            "{CONFIG_FILE} names {} members, but the weights have no {}",
-                            config.members,
-                            member_prefix(k)
-                        ),
+                        if config.members > 1 {
+                            format!(
+                                "{CONFIG_FILE} names {} members, but the weights have no {}",
+                                config.members,
+                                member_prefix(k)
+                            )
+                        } else {
+                            "the weights are empty".to_string()
+                        },
                     ));
                 }
                 let vb = VarBuilder::from_tensors(member, DType::F32, &Device::Cpu);
@@ -423,8 +427,7 @@ impl ToolForgeModel {
         tools: Vec<ToolSpec>,
         fast: Vec<InferenceNet>,
     ) -> Result<Self, ModelError> {
-        check_parts(&config, &vocab)?;
-        if fast.is_empty() || fast.len() != config.members {
+        if fast.len() != config.members {
             return Err(invalid(
                 CONFIG_FILE,
                 format!(
