@@ -423,6 +423,12 @@ pub fn filter(
                         format!("same as evaluation query {original:?}"),
                     ));
                 }
+                if let Some(original) = wrapped_eval_query(&norm, &eval_exact) {
+                    return Err((
+                        RejectReason::Leakage,
+                        format!("evaluation query {original:?} with a word or two around it"),
+                    ));
+                }
                 if let Some(index) = &eval_index {
                     if let Some((id, similarity)) = index.find(&set) {
                         return Err((
@@ -584,6 +590,25 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Words a query may add around an evaluation query (a lead-in such as "hmm",
+/// "please") and still count as that query.
+const WRAPPING_WORDS: usize = 2;
+
+/// Shortest evaluation query, in words, caught inside a longer query.
+const MIN_WRAPPED_WORDS: usize = 3;
+
+/// The evaluation query that `normalized` is, give or take
+/// [`WRAPPING_WORDS`] words around it ("hmm when will my flight land?" holds
+/// "when will my flight land"): shingle similarity misses these short ones.
+fn wrapped_eval_query<'a>(normalized: &str, eval: &HashMap<&str, &'a str>) -> Option<&'a str> {
+    let words: Vec<&str> = normalized.split_whitespace().collect();
+    let n = words.len();
+    (n.saturating_sub(WRAPPING_WORDS).max(MIN_WRAPPED_WORDS)..n)
+        .rev()
+        .flat_map(|len| words.windows(len))
+        .find_map(|window| eval.get(window.join(" ").as_str()).copied())
 }
 
 /// Hashed word `k`-shingles of a normalised query, sorted and de-duplicated; a
@@ -847,6 +872,13 @@ mod tests {
             ),
             (
                 candidate(
+                    "hmm, is it raining in Paris?",
+                    json!([{"tool": "weather", "arguments": {"location": "Paris"}}]),
+                ),
+                Some(RejectReason::Leakage),
+            ),
+            (
+                candidate(
                     "what is the population density of the greater tokyo metropolitan area \
                      compared with the greater osaka metropolitan area in twenty twenty one",
                     json!([{"tool": "web_search", "arguments": {"query": "x"}}]),
@@ -1050,5 +1082,35 @@ mod tests {
         assert!(report.count(RejectReason::NearDuplicate) > 0, "{report}");
         assert_eq!(kept.len() + report.rejected_total(), 20_000);
         assert!(elapsed.as_secs() < 30, "took {elapsed:?}");
+    }
+
+    #[test]
+    fn an_evaluation_query_with_a_word_or_two_around_it_is_found() {
+        let eval: HashMap<&str, &str> = [
+            ("when will my flight land", "When will my flight land?"),
+            ("hi there", "hi there"),
+        ]
+        .into_iter()
+        .collect();
+        let found = |q: &str| wrapped_eval_query(&normalize_query(q), &eval);
+        assert_eq!(
+            found("hmm when will my flight land"),
+            Some("When will my flight land?")
+        );
+        assert_eq!(
+            found("ok so when will my flight land"),
+            Some("When will my flight land?")
+        );
+        assert_eq!(found("ok so uh when will my flight land"), None);
+        assert_eq!(
+            found("when will my flight land"),
+            None,
+            "exact matches are checked apart"
+        );
+        assert_eq!(
+            found("oh hi there"),
+            None,
+            "two-word queries are too common to catch"
+        );
     }
 }

@@ -61,8 +61,9 @@ fn category_instruction(request: &QueryRequest) -> Result<String, TeacherError> 
         ("unsupported", _) => "Each message asks for an action in the world or in an app that \
                                none of the tools can perform: alarms, timers, reminders, \
                                calendars, calls, messages, music, smart home, banking, bookings, \
-                               orders, rides. Make some of them look superficially like tool \
-                               requests."
+                               orders, rides; shopping for a flight, a room or a ride to take; \
+                               questions about the user's own accounts, orders and lists. Make \
+                               some of them look superficially like tool requests."
             .to_string(),
         ("ambiguous", Some(t)) => format!(
             "Each message is a borderline case between `{t}` and another tool or no tool, yet \
