@@ -394,16 +394,6 @@ impl ToolForgeModel {
         networks: Vec<Network>,
     ) -> Result<Self, ModelError> {
         check_parts(&config, &vocab)?;
-        if networks.len() != config.members {
-            return Err(invalid(
-                CONFIG_FILE,
-                format!(
-                    "members is {}, but {} networks were given",
-                    config.members,
-                    networks.len()
-                ),
-            ));
-        }
         if networks
             .iter()
             .any(|network| network.arch() != &config.architecture)
