@@ -40,6 +40,7 @@ fn training_files() -> Vec<PathBuf> {
     [
         "trainer/data/handwritten",
         "trainer/data/handwritten_round4",
+        "trainer/data/handwritten_round5",
     ]
     .iter()
     .flat_map(|dir| jsonl_files(&workspace().join(dir), ""))
